@@ -1,0 +1,89 @@
+"""Command line: ``python -m grader validate|release|grade``.
+
+Errors in the input are reported as one line on stderr with exit status 2;
+no traceback is shown for a bad notebook or folder.
+"""
+
+import argparse
+import os
+import sys
+
+from . import feedback, grade, notebook, release
+from .sandbox import Limits
+
+EXAMPLES = """examples:
+  python -m grader validate notebooks/01_attention.ipynb
+  python -m grader release notebooks/01_attention.ipynb -o assignments/
+  python -m grader grade --source notebooks/01_attention.ipynb submitted/ -o results/
+"""
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m grader", epilog=EXAMPLES,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     description="Release, check and grade nbgrader-style lesson notebooks.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    lint = commands.add_parser("validate", help="lint a source notebook (ids, points, markers, tests)")
+    lint.add_argument("notebooks", nargs="+", metavar="NOTEBOOK")
+
+    out = commands.add_parser("release", help="write the student version of source notebooks")
+    out.add_argument("notebooks", nargs="+", metavar="NOTEBOOK")
+    out.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for the released notebooks")
+
+    batch = commands.add_parser("grade", help="grade a folder of submissions",
+                                description="Grade every notebook (or folder holding one) in SUBMISSIONS. "
+                                            "Writes grades.csv, grades.json and feedback/ into RESULTS.")
+    batch.add_argument("submissions", metavar="SUBMISSIONS")
+    batch.add_argument("--source", required=True, metavar="NOTEBOOK", help="the instructor's source notebook")
+    batch.add_argument("-o", "--output", required=True, metavar="RESULTS", help="folder for the results")
+    batch.add_argument("--extra-tests", metavar="DIR", help="private hidden tests: DIR/<question_id>/*.py")
+    batch.add_argument("--workers", type=int, default=os.cpu_count(), help="parallel submissions (default: cores)")
+    batch.add_argument("--cell-timeout", type=float, default=Limits.cell_timeout, help="seconds per cell or call")
+    batch.add_argument("--timeout", type=float, default=Limits.total_timeout, help="seconds per submission")
+    batch.add_argument("--memory", type=int, default=Limits.memory_mb, help="MB of memory per submission")
+    batch.add_argument("--gradescope", action="store_true", help="also write gradescope/<student>.json")
+
+    args = parser.parse_args(argv)
+    try:
+        return {"validate": _validate, "release": _release, "grade": _grade}[args.command](args)
+    except notebook.NotebookError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def _validate(args):
+    failed = False
+    for path in args.notebooks:
+        found = notebook.problems(notebook.read_notebook(path))
+        for problem in found:
+            print(f"{path}: {problem}")
+        if not found:
+            print(f"{path}: ok")
+        failed = failed or bool(found)
+    return 1 if failed else 0
+
+
+def _release(args):
+    for path in args.notebooks:
+        print(release.release(path, args.output))
+    return 0
+
+
+def _grade(args):
+    for path, what in [(args.source, "source notebook"), (args.submissions, "submissions folder")]:
+        if not os.path.exists(path):
+            raise notebook.NotebookError(f"{what} {path} does not exist")
+    if not os.path.isdir(args.submissions):
+        raise notebook.NotebookError(f"{args.submissions} is not a folder")
+    limits = Limits(cell_timeout=args.cell_timeout, total_timeout=args.timeout, memory_mb=args.memory)
+    results = grade.grade_submissions(args.source, args.submissions, limits, args.workers, args.extra_tests)
+    feedback.write_reports(results, args.output, args.gradescope)
+    for result in results:
+        print(f"{result.student}: {result.score:g}/{result.max_score:g} {result.status}")
+    print(f"graded {len(results)} submissions into {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

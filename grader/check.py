@@ -1,0 +1,97 @@
+"""Instant feedback inside JupyterLab: ``check("q_id")``.
+
+This runs in the student's own kernel, so it is a convenience, never a grade:
+the batch grader decides scores elsewhere.  The visible tests travel inside the
+release's first cell, so ``check`` works offline and does not depend on where
+the notebook file is; hidden tests are never part of a release.
+"""
+
+import base64
+import json
+import signal
+import sys
+import threading
+import traceback
+
+TIME_LIMIT_S = 30
+
+
+def make_check(assignment, packed_tests):
+    """Return the ``check`` function of one released assignment."""
+    tests = dict(json.loads(base64.b64decode(packed_tests)))
+
+    def check(question=None):
+        """Run the visible tests of ``question`` (all questions if omitted)."""
+        if question is not None and question not in tests:
+            print(f"No question {question!r} in {assignment}. Questions: {', '.join(tests)}")
+            return
+        namespace = _student_namespace()
+        for qid in [question] if question else list(tests):
+            results = [_run(test, namespace) for test in tests[qid]]
+            passed = sum(status == "pass" for status, _ in results)
+            print(f"{qid}: {passed}/{len(results)} visible tests passed")
+            for test, (status, message) in zip(tests[qid], results):
+                print(f"  {'✓' if status == 'pass' else '✗'} {test['id']}: {status}")
+                if status != "pass":
+                    print(f"      {message}")
+                    for hint in test["hints"]:
+                        print(f"      hint: {hint}")
+
+    return check
+
+
+def _student_namespace():
+    try:
+        return get_ipython().user_ns  # noqa: F821 - defined inside IPython
+    except NameError:
+        return sys._getframe(2).f_globals
+
+
+def _run(test, namespace):
+    """Run one test on a copy of the namespace, so tests cannot disturb the student's variables."""
+    scope = dict(namespace)
+    try:
+        with _time_limit(TIME_LIMIT_S):
+            exec(compile(test["code"], f"<test {test['id']}>", "exec"), scope)
+    except AssertionError as error:
+        return "fail", str(error) or failing_line(error, test["code"])
+    except NotImplementedError:
+        return "not done", "this question still raises NotImplementedError: write your code first"
+    except NameError as error:
+        return "error", f"{error}: run the cell that defines it first"
+    except TimeoutError:
+        return "error", f"took longer than {TIME_LIMIT_S} s (an endless loop?)"
+    except BaseException as error:  # half-written code may raise anything, even SystemExit
+        return "error", f"{type(error).__name__}: {error}"
+    return "pass", ""
+
+
+def failing_line(error, code):
+    """Describe a bare ``assert`` failure by the test line that raised it."""
+    lines = [frame.lineno for frame in traceback.extract_tb(error.__traceback__)
+             if frame.filename.startswith("<test ")]
+    if not lines:
+        return "assertion failed"
+    return "assertion failed: " + code.splitlines()[lines[-1] - 1].strip()
+
+
+class _time_limit:
+    """Raise TimeoutError in the main thread after ``seconds`` (no-op elsewhere)."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+        self.active = threading.current_thread() is threading.main_thread()
+
+    def __enter__(self):
+        if self.active:
+            self.previous = signal.signal(signal.SIGALRM, self._expire)
+            signal.setitimer(signal.ITIMER_REAL, self.seconds)
+
+    def __exit__(self, *exc):
+        if self.active:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self.previous)
+
+    @staticmethod
+    def _expire(signum, frame):
+        raise TimeoutError()

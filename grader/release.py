@@ -1,0 +1,87 @@
+"""Make the student version of a lesson notebook.
+
+The output depends only on the source notebook's content and file name, so a
+committed release can be compared byte for byte with a fresh one.
+"""
+
+import base64
+import json
+import os
+
+from . import notebook as nb
+
+STUB = ["# YOUR CODE HERE", "raise NotImplementedError()"]
+SETUP_ID = "grader-setup"
+
+
+def release_notebook(source_path):
+    """Return the released notebook for ``source_path`` as text (JSON)."""
+    source = nb.read_notebook(source_path)
+    questions = nb.questions(source)  # raises NotebookError on an invalid source
+    name = assignment_name(source_path)
+    cells = [_setup_cell(name, questions)] + [_release_cell(cell) for cell in source["cells"]]
+    metadata = dict(source.get("metadata", {}), grader={"assignment": name})
+    released = {"cells": cells, "metadata": metadata,
+                "nbformat": 4, "nbformat_minor": source.get("nbformat_minor", 5)}
+    return nb.write_notebook(released)
+
+
+def release(source_path, output_dir):
+    """Write the release into ``output_dir`` under the source's file name; return its path."""
+    text = release_notebook(source_path)
+    os.makedirs(output_dir, exist_ok=True)
+    target = os.path.join(output_dir, os.path.basename(source_path))
+    with open(target, "w", encoding="utf-8", newline="\n") as file:
+        file.write(text)
+    return target
+
+
+def assignment_name(path):
+    return os.path.splitext(os.path.basename(path))[0]
+
+
+def _release_cell(cell):
+    cell = json.loads(json.dumps(cell))  # a deep copy we may edit
+    code = nb.cell_source(cell)
+    if nb.is_solution(cell):
+        code = stub_solutions(code)
+    elif nb.is_test(cell):
+        code = nb.strip_hidden(code)
+    if nb.is_test(cell) or nb.is_locked(cell):
+        cell["metadata"].update(editable=False, deletable=False)
+    if cell.get("cell_type") == "code":
+        cell.update(outputs=[], execution_count=None)
+    cell["source"] = nb.split_lines(code)
+    return cell
+
+
+def stub_solutions(code):
+    """Replace each solution region (or the whole cell if it has none) by the stub."""
+    lines = code.splitlines()
+    spans = list(nb.regions(code, nb.SOLUTION_BEGIN, nb.SOLUTION_END))
+    if not spans:
+        return "\n".join(STUB) + "\n"
+    result, position = [], 0
+    for first, last in spans:
+        indent = lines[first][: len(lines[first]) - len(lines[first].lstrip())]
+        result += lines[position:first] + [indent + line for line in STUB]
+        position = last + 1
+    return "\n".join(result + lines[position:]) + ("\n" if code.endswith("\n") else "")
+
+
+def _setup_cell(name, questions):
+    """First cell of a release: defines ``check(question_id)`` with the visible tests."""
+    tests = [[q.id, [{"id": t.id, "code": t.visible_code, "hints": list(t.hints)}
+                     for t in q.tests if t.is_visible]] for q in questions]  # a list keeps notebook order
+    # base64 of JSON, not compressed: compressors differ between zlib builds, and
+    # the release must be byte-identical on every machine.
+    packed = base64.b64encode(json.dumps(tests, sort_keys=True).encode()).decode()
+    source = (
+        "# Run this cell first. Afterwards, check(\"question_id\") runs the visible tests\n"
+        "# of that question on your code, e.g. " + f"check({questions[0].id!r})" + ".\n"
+        "from grader.check import make_check\n"
+        f"check = make_check({name!r}, {packed!r})"
+    )
+    return {"cell_type": "code", "execution_count": None, "id": SETUP_ID,
+            "metadata": {"editable": False, "deletable": False, "grader": {"setup": True}},
+            "outputs": [], "source": nb.split_lines(source)}

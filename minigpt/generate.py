@@ -1,0 +1,128 @@
+"""Text generation: pick the next token again and again, with or without a KV cache.
+
+Decoding strategies act on one vector of logits, in NumPy, so each is a few
+readable lines: greedy (temperature 0), temperature, top-k and top-p.
+
+The KV cache: a transformer recomputes the keys and values of every earlier
+token at every step, although they never change. Keeping them in a cache makes
+each new token cost one position instead of the whole context. The cache has a
+fixed length (block_size), so one compiled graph serves every step.
+"""
+
+import numpy as np
+import mindspore as ms
+
+
+def top_k_filter(logits, k):
+    """Keep the k largest logits; the rest become -inf (never sampled)."""
+    if k is None or k >= logits.shape[-1]:
+        return logits
+    kth_largest = np.partition(logits, -k)[-k]
+    return np.where(logits < kth_largest, -np.inf, logits)
+
+
+def top_p_filter(logits, p):
+    """Keep the most likely tokens whose probabilities add up to at least p (nucleus sampling)."""
+    if p is None or p >= 1.0:
+        return logits
+    order = np.argsort(-logits, kind="stable")
+    probs = softmax(logits[order])
+    # Keep a token if the probability mass *before* it is still below p: the
+    # most likely token is always kept, and the one that crosses p is too.
+    keep_sorted = (np.cumsum(probs) - probs) < p
+    keep = np.zeros_like(keep_sorted)
+    keep[order] = keep_sorted
+    return np.where(keep, logits, -np.inf)
+
+
+def softmax(logits):
+    exp = np.exp(logits - np.max(logits))
+    return exp / exp.sum()
+
+
+def sample_token(logits, temperature=1.0, top_k=None, top_p=None, rng=None):
+    """Choose the next token id from a vector of logits; temperature 0 means greedy."""
+    logits = np.asarray(logits, dtype=np.float64)
+    if temperature == 0:
+        return int(np.argmax(logits))
+    logits = top_p_filter(top_k_filter(logits / temperature, top_k), top_p)
+    rng = rng if rng is not None else np.random.default_rng()
+    return int(rng.choice(logits.shape[-1], p=softmax(logits)))
+
+
+class _Compiled(ms.nn.Cell):
+    """Wraps one method of the model as a compiled graph (shapes are fixed, so it compiles once)."""
+
+    def __init__(self, model, method):
+        super().__init__()
+        self.model = model
+        self.method = method
+        self.construct = ms.jit(self.construct)
+
+    def construct(self, *args):
+        return getattr(self.model, self.method)(*args)
+
+
+class Generator:
+    """Generates continuations of token-id prompts with a trained GPT."""
+
+    def __init__(self, model, use_cache=True):
+        self.model = model
+        self.use_cache = use_cache
+        self.block_size = model.config.block_size
+        self._decode_step = _Compiled(model, "decode_step")
+        self._forward = _Compiled(model, "construct")
+
+    def _next_logits_full(self, ids):
+        """Logits after `ids`, recomputing the whole (cropped) context."""
+        context = ids[-self.block_size:]
+        padded = np.zeros((1, self.block_size), np.int32)  # fixed shape: no recompiling
+        padded[0, : len(context)] = context
+        logits = self._forward(ms.Tensor(padded))
+        return logits[0, len(context) - 1].asnumpy()
+
+    def _cached_logits(self, ids):
+        """Logits after each new token, reusing a KV cache while the context fits in block_size."""
+        k_cache, v_cache = self.model.empty_cache()
+        fed = 0  # how many tokens of `ids` are in the cache
+        while True:
+            if len(ids) > self.block_size:
+                # The context window slides: positions shift, so the cache no longer
+                # applies. Recompute the cropped context (exactly what no cache does).
+                logits = self._next_logits_full(ids)
+            else:
+                for pos in range(fed, len(ids)):
+                    token = ms.Tensor(np.array([[ids[pos]]], np.int32))
+                    logits, k_cache, v_cache = self._decode_step(token, ms.Tensor(pos, ms.int32), k_cache, v_cache)
+                fed = len(ids)
+                logits = logits[0, 0].asnumpy()
+            ids = yield logits
+
+    def _uncached_logits(self, ids):
+        while True:
+            ids = yield self._next_logits_full(ids)
+
+    def generate(self, prompt_ids, max_new_tokens=100, temperature=1.0, top_k=None, top_p=None,
+                 stop_ids=(), seed=None, on_token=None):
+        """New token ids after `prompt_ids` (the prompt is not included).
+
+        Stops after max_new_tokens, or at a token in stop_ids (not included).
+        `on_token(id)` is called as each token is chosen, for streaming output.
+        """
+        ids = [int(i) for i in prompt_ids]
+        if not ids:
+            raise ValueError("the prompt is empty: give at least one token (e.g. the <|bos|> token)")
+        self.model.set_train(False)
+        rng = np.random.default_rng(seed)
+        steps = self._cached_logits(list(ids)) if self.use_cache else self._uncached_logits(list(ids))
+        new = []
+        for i in range(max_new_tokens):
+            logits = next(steps) if i == 0 else steps.send(ids)
+            token = sample_token(logits, temperature, top_k, top_p, rng)
+            if token in stop_ids:
+                break
+            new.append(token)
+            if on_token is not None:
+                on_token(token)
+            ids.append(token)
+        return new

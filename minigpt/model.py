@@ -1,0 +1,209 @@
+"""A GPT language model in MindSpore, small enough to read in one sitting.
+
+The architecture follows GPT-2 (and nanoGPT): token and position embeddings,
+a stack of pre-LayerNorm transformer blocks (causal multi-head self-attention,
+then a GELU MLP, each wrapped in a residual connection), a final LayerNorm, and
+an output layer that shares its weights with the token embedding.
+
+Every op used here has a CPU kernel in MindSpore 2.10 (several `mint` ops do
+not), so the same code trains on a laptop, a GPU or an Ascend NPU.
+"""
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import mindspore as ms
+from mindspore import mint, nn, ops
+from mindspore.common.initializer import Normal
+
+
+@dataclass
+class GPTConfig:
+    vocab_size: int = 512
+    block_size: int = 128  # longest context the model can see, in tokens
+    n_layer: int = 4
+    n_head: int = 4
+    n_embd: int = 128
+    dropout: float = 0.0
+
+    def __post_init__(self):
+        for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if self.n_embd % self.n_head:
+            raise ValueError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
+
+    def to_dict(self):
+        return asdict(self)
+
+
+class CausalSelfAttention(nn.Cell):
+    """Each position looks at itself and earlier positions, through several heads."""
+
+    def __init__(self, config):
+        super().__init__()
+        self.n_head = config.n_head
+        self.head_dim = config.n_embd // config.n_head
+        # One matrix computes queries, keys and values together: one matmul, not three.
+        self.c_attn = nn.Dense(config.n_embd, 3 * config.n_embd, weight_init=Normal(0.02))
+        # The residual projections get a smaller init so the residual stream does
+        # not grow with depth (GPT-2's "scaled residual init").
+        self.c_proj = nn.Dense(
+            config.n_embd, config.n_embd, weight_init=Normal(0.02 / math.sqrt(2 * config.n_layer))
+        )
+        self.attn_dropout = nn.Dropout(p=config.dropout)
+        self.resid_dropout = nn.Dropout(p=config.dropout)
+        # causal[i, j] is True when position i may attend to position j <= i.
+        self.causal = ms.Tensor(np.tril(np.ones((config.block_size, config.block_size), dtype=bool)))
+        self.positions = ms.Tensor(np.arange(config.block_size, dtype=np.int32))
+
+    def split_heads(self, x):
+        """(B, T, C) -> queries, keys, values, each (B, n_head, T, head_dim)."""
+        B, T, _ = x.shape
+        qkv = self.c_attn(x).reshape(B, T, 3, self.n_head, self.head_dim)
+        qkv = qkv.transpose(2, 0, 3, 1, 4)
+        return qkv[0], qkv[1], qkv[2]
+
+    def attend(self, q, k, v, allowed):
+        """Scaled dot-product attention; `allowed` masks which keys each query sees."""
+        scores = mint.matmul(q, k.swapaxes(-2, -1)) * (1.0 / math.sqrt(self.head_dim))
+        scores = scores.masked_fill(ops.logical_not(allowed), float("-inf"))
+        weights = mint.nn.functional.softmax(scores, dim=-1)
+        y = mint.matmul(self.attn_dropout(weights), v)  # (B, n_head, T, head_dim)
+        B, _, T, _ = y.shape
+        y = y.transpose(0, 2, 1, 3).reshape(B, T, self.n_head * self.head_dim)
+        return self.resid_dropout(self.c_proj(y)), weights
+
+    def construct(self, x):
+        T = x.shape[1]
+        q, k, v = self.split_heads(x)
+        return self.attend(q, k, v, self.causal[:T, :T])
+
+    def decode(self, x, k_cache, v_cache, pos):
+        """Attention for one new token at position `pos`, reusing cached keys and values.
+
+        The caches have a fixed length (block_size), so a compiled graph serves
+        every position: the new key and value are written at `pos`, and keys
+        after `pos` (not yet generated) are masked out.
+        """
+        q, k, v = self.split_heads(x)
+        write_here = (self.positions == pos).reshape(1, 1, -1, 1)
+        k_cache = mint.where(write_here, k, k_cache)
+        v_cache = mint.where(write_here, v, v_cache)
+        allowed = (self.positions <= pos).reshape(1, -1)
+        y, _ = self.attend(q, k_cache, v_cache, allowed)
+        return y, k_cache, v_cache
+
+
+class MLP(nn.Cell):
+    """Position-wise feed-forward network: widen 4x, GELU, project back."""
+
+    def __init__(self, config):
+        super().__init__()
+        self.c_fc = nn.Dense(config.n_embd, 4 * config.n_embd, weight_init=Normal(0.02))
+        self.c_proj = nn.Dense(
+            4 * config.n_embd, config.n_embd, weight_init=Normal(0.02 / math.sqrt(2 * config.n_layer))
+        )
+        self.dropout = nn.Dropout(p=config.dropout)
+
+    def construct(self, x):
+        return self.dropout(self.c_proj(ops.gelu(self.c_fc(x))))
+
+
+class Block(nn.Cell):
+    """Pre-LayerNorm transformer block: x + attn(ln(x)), then x + mlp(ln(x))."""
+
+    def __init__(self, config):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm((config.n_embd,), epsilon=1e-5)
+        self.attn = CausalSelfAttention(config)
+        self.ln_2 = nn.LayerNorm((config.n_embd,), epsilon=1e-5)
+        self.mlp = MLP(config)
+
+    def construct(self, x):
+        attn_out, weights = self.attn(self.ln_1(x))
+        x = x + attn_out
+        x = x + self.mlp(self.ln_2(x))
+        return x, weights
+
+    def decode(self, x, k_cache, v_cache, pos):
+        attn_out, k_cache, v_cache = self.attn.decode(self.ln_1(x), k_cache, v_cache, pos)
+        x = x + attn_out
+        x = x + self.mlp(self.ln_2(x))
+        return x, k_cache, v_cache
+
+
+class GPT(nn.Cell):
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+        self.wte = nn.Embedding(config.vocab_size, config.n_embd, embedding_table=Normal(0.02))
+        self.wpe = nn.Embedding(config.block_size, config.n_embd, embedding_table=Normal(0.02))
+        self.drop = nn.Dropout(p=config.dropout)
+        self.blocks = nn.CellList([Block(config) for _ in range(config.n_layer)])
+        self.ln_f = nn.LayerNorm((config.n_embd,), epsilon=1e-5)
+        self.positions = ms.Tensor(np.arange(config.block_size, dtype=np.int32))
+
+    def embed(self, idx, positions):
+        return self.drop(self.wte(idx) + self.wpe(positions))
+
+    def logits(self, x):
+        """Final LayerNorm, then scores for every token of the vocabulary.
+
+        The output layer reuses the token embedding matrix (weight tying): the
+        same vector stands for a token on the way in and on the way out, which
+        saves parameters and helps small models learn.
+        """
+        return mint.matmul(self.ln_f(x), self.wte.embedding_table.swapaxes(0, 1))
+
+    def construct(self, idx):
+        """Token ids (B, T) -> next-token logits (B, T, vocab_size)."""
+        x = self.embed(idx, self.positions[: idx.shape[1]])
+        for block in self.blocks:
+            x, _ = block(x)
+        return self.logits(x)
+
+    def attention_maps(self, idx):
+        """The attention weights of every layer, (B, n_head, T, T) each, for plots."""
+        x = self.embed(idx, self.positions[: idx.shape[1]])
+        maps = []
+        for block in self.blocks:
+            x, weights = block(x)
+            maps.append(weights)
+        return maps
+
+    def decode_step(self, token, pos, k_cache, v_cache):
+        """Logits for one new token (B, 1) at position `pos`, with the KV cache.
+
+        k_cache and v_cache are (n_layer, B, n_head, block_size, head_dim); the
+        updated caches are returned, so this function has no hidden state.
+        """
+        x = self.embed(token, pos.reshape(1))
+        new_k, new_v = [], []
+        for i, block in enumerate(self.blocks):
+            x, k, v = block.decode(x, k_cache[i], v_cache[i], pos)
+            new_k.append(k)
+            new_v.append(v)
+        return self.logits(x), ops.stack(new_k), ops.stack(new_v)
+
+    def empty_cache(self, batch_size=1):
+        c = self.config
+        shape = (c.n_layer, batch_size, c.n_head, c.block_size, c.n_embd // c.n_head)
+        return ms.Tensor(np.zeros(shape, np.float32)), ms.Tensor(np.zeros(shape, np.float32))
+
+    def num_parameters(self, exclude_position_embeddings=False):
+        """Parameter count; the tied output layer is counted once."""
+        n = sum(p.size for p in self.trainable_params())
+        if exclude_position_embeddings:
+            n -= self.wpe.embedding_table.size
+        return n
+
+
+def cross_entropy_loss(logits, targets):
+    """Mean next-token cross-entropy; targets equal to -100 are ignored (padding, masked tokens)."""
+    vocab = logits.shape[-1]
+    return ops.cross_entropy(logits.reshape(-1, vocab), targets.reshape(-1), ignore_index=-100)

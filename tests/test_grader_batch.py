@@ -1,0 +1,151 @@
+"""Batch grading: gradebook, feedback, isolation between submissions, idempotence, MindSpore values."""
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "grader_fixtures"))
+import demo  # noqa: E402
+
+from grader import grade_notebook, grade_submissions, release_notebook, write_reports  # noqa: E402
+from grader.sandbox import Limits  # noqa: E402
+
+LIMITS = Limits(cell_timeout=3, total_timeout=30, memory_mb=512)
+
+
+@pytest.fixture(scope="module")
+def lesson(tmp_path_factory):
+    """A source notebook, its release, and a folder of varied submissions."""
+    root = tmp_path_factory.mktemp("lesson")
+    source = demo.write(root / "demo.ipynb", demo.notebook(demo.demo_cells()))
+    subs = root / "submitted"
+    subs.mkdir()
+    (subs / "released.ipynb").write_text(release_notebook(source), encoding="utf-8")
+    demo.write(subs / "solution.ipynb", demo.notebook(demo.demo_cells(), assignment="demo"))
+    demo.write(subs / "partial.ipynb", demo.notebook(demo.demo_cells(softmax="def softmax(x):\n    return x\n")))
+    demo.write(subs / "crash.ipynb", demo.notebook(demo.demo_cells(square="import os\nos._exit(1)\n")))
+    demo.write(subs / "loop.ipynb", demo.notebook(demo.demo_cells(
+        square="while True:\n    try:\n        while True:\n            pass\n    except BaseException:\n        pass\n")))
+    demo.write(subs / "bomb.ipynb", demo.notebook(demo.demo_cells(
+        square="x = []\nwhile True:\n    x.append(b'x' * 10**7)\n")))
+    demo.write(subs / "other.ipynb", demo.notebook(demo.demo_cells(), assignment="another_lesson"))
+    (subs / "notes.txt").write_text("not a notebook")
+    (subs / "broken.ipynb").write_text("{ half a notebook")
+    nested = subs / "dana" / "demo"
+    nested.mkdir(parents=True)
+    demo.write(nested / "demo.ipynb", demo.notebook(demo.demo_cells()))
+    (subs / "empty_folder").mkdir()
+    return source, subs
+
+
+EXPECTED = {  # student: (score, status)
+    "bomb": (0, "memory"), "broken": (0, "invalid"), "crash": (0, "crashed"), "dana": (8, "ok"),
+    "empty_folder": (0, "invalid"), "loop": (0, "timeout"), "notes.txt": (0, "invalid"),
+    "other": (0, "invalid"), "partial": (4, "ok"), "released": (0, "ok"), "solution": (8, "ok"),
+}
+
+
+@pytest.fixture(scope="module")
+def graded(lesson):
+    source, subs = lesson
+    return grade_submissions(source, subs, LIMITS, workers=2)
+
+
+def test_every_submission_gets_its_exact_score_and_status(graded):
+    assert {r.student: (r.score, r.status) for r in graded} == EXPECTED
+    assert all(r.max_score == 8 for r in graded)
+
+
+def test_solution_scores_full_marks_and_release_zero(graded):
+    by_student = {r.student: r for r in graded}
+    assert all(t.status == "pass" for q in by_student["solution"].questions for t in q.tests)
+    released = by_student["released"]
+    assert released.status == "ok" and released.score == 0
+    assert "NotImplementedError" in released.questions[0].tests[0].message
+
+
+def test_bad_submissions_say_why(graded):
+    messages = {r.student: r.message for r in graded}
+    assert "not a notebook" in messages["notes.txt"] and "not valid JSON" in messages["broken"]
+    assert "another_lesson" in messages["other"] and "no notebook" in messages["empty_folder"]
+
+
+def test_one_bad_submission_leaves_the_others_unchanged(lesson, graded):
+    source, subs = lesson
+    alone = grade_notebook(source, str(subs / "solution.ipynb"), LIMITS, student="solution")
+    in_batch = next(r for r in graded if r.student == "solution")
+    assert alone.to_dict() == in_batch.to_dict()
+
+
+def test_reports_are_complete_and_idempotent(tmp_path, lesson, graded):
+    source, subs = lesson
+    out = tmp_path / "results"
+    write_reports(graded, out, gradescope=True)
+    with open(out / "grades.csv", newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert [row["student"] for row in rows] == sorted(EXPECTED)
+    assert {k: rows[0][k] for k in ("q_square", "q_softmax", "q_counter", "total", "max", "status")} == \
+        {"q_square": "0", "q_softmax": "0", "q_counter": "0", "total": "0", "max": "8", "status": "memory"}
+    detail = json.loads((out / "grades.json").read_text())
+    statuses = {t["status"] for r in detail for q in r["questions"] for t in q["tests"]}
+    assert statuses <= {"pass", "fail", "error", "timeout", "memory"}
+    markdown = (out / "feedback" / "partial.md").read_text()
+    assert "## q_softmax: 0 / 4" in markdown and "0 of 1 hidden tests passed" in markdown
+    assert "Score: 4 / 8" in (out / "feedback" / "partial.html").read_text()
+    assert demo.SECRET not in "".join(p.read_text() for p in out.rglob("*") if p.is_file())
+    gradescope = json.loads((out / "gradescope" / "solution.json").read_text())
+    assert gradescope["score"] == 8 and len(gradescope["tests"]) == 5
+
+    snapshot = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    again = grade_submissions(source, subs, LIMITS, workers=1)
+    write_reports(again, out, gradescope=True)
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == snapshot
+
+
+def test_extra_tests_add_private_points(tmp_path, lesson):
+    source, subs = lesson
+    extra = tmp_path / "private" / "q_counter"
+    extra.mkdir(parents=True)
+    (extra / "negative.py").write_text("# points: 3\nc = Counter()\nassert c.add(-4) == -4\n")
+    (extra / "never.py").write_text("assert Counter().total == 1\n")  # 1 point, fails
+    result = grade_notebook(source, str(subs / "solution.ipynb"), LIMITS, extra_tests=str(tmp_path / "private"))
+    counter = result.questions[2]
+    assert (counter.score, counter.max_score) == (4, 5)
+    assert [(t.id, t.status, t.visible) for t in counter.tests[1:]] == \
+        [("q_counter.negative", "pass", False), ("q_counter.never", "fail", False)]
+
+
+def test_cli_grade_writes_the_results(tmp_path, lesson):
+    source, subs = lesson
+    small = tmp_path / "subs"
+    small.mkdir()
+    shutil.copy(subs / "solution.ipynb", small / "ann.ipynb")
+    shutil.copy(subs / "broken.ipynb", small / "bob.ipynb")
+    out = tmp_path / "out"
+    run = subprocess.run([sys.executable, "-m", "grader", "grade", "--source", source, str(small), "-o", str(out),
+                          "--gradescope", "--cell-timeout", "5"], capture_output=True, text=True,
+                         env=dict(os.environ, GLOG_v="3"))
+    assert run.returncode == 0, run.stderr
+    assert "ann: 8/8 ok" in run.stdout and "bob: 0/8 invalid" in run.stdout
+    assert {p.name for p in (out / "feedback").iterdir()} == {"ann.md", "ann.html", "bob.md", "bob.html"}
+    missing = subprocess.run([sys.executable, "-m", "grader", "grade", "--source", source, str(tmp_path / "nope"),
+                              "-o", str(out)], capture_output=True, text=True)
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "does not exist" in missing.stderr
+
+
+def test_mindspore_cell_and_tensors_travel_as_plain_data(tmp_path):
+    source = demo.write(tmp_path / "ms.ipynb", demo.notebook(demo.mindspore_cells()))
+    limits = Limits(cell_timeout=60, total_timeout=120)
+    solved = grade_notebook(source, source, limits)
+    assert (solved.score, solved.status) == (2, "ok"), solved
+    cheat = demo.MINDSPORE_NET.replace("return x * self.factor", "return AlwaysEqual()").replace(
+        "class Scale", "class AlwaysEqual:\n    shape = (2, 3)\n    def __eq__(self, other):\n        return True\n"
+                       "    def asnumpy(self):\n        return self\n\nclass Scale")
+    cheated = grade_notebook(source, demo.write(tmp_path / "cheat.ipynb", demo.notebook(demo.mindspore_cells(cheat))),
+                             limits)
+    assert (cheated.score, cheated.status) == (0, "ok"), cheated

@@ -1,0 +1,128 @@
+"""Authoring format, validate, release and the student's instant check()."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "grader_fixtures"))
+import demo  # noqa: E402
+
+from grader import problems, release_notebook  # noqa: E402
+from grader.release import STUB  # noqa: E402
+
+PYTHON = sys.executable
+
+
+@pytest.fixture
+def source(tmp_path):
+    return demo.write(tmp_path / "demo.ipynb", demo.notebook(demo.demo_cells()))
+
+
+def cli(*args, cwd=None):
+    return subprocess.run([PYTHON, "-m", "grader", *args], capture_output=True, text=True, cwd=cwd,
+                          env=dict(os.environ, GLOG_v="3"))
+
+
+def test_demo_source_is_valid(source):
+    assert problems(json.load(open(source))) == []
+    assert cli("validate", source).returncode == 0
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda cells: cells[3]["metadata"]["nbgrader"].update(grade_id="q_square"), "used twice"),
+    (lambda cells: cells[3]["metadata"]["nbgrader"].pop("points"), "points"),
+    (lambda cells: cells[2]["source"].remove("    ### END SOLUTION\n"), "never closed"),
+    (lambda cells: cells[4]["source"].append("### BEGIN HIDDEN TESTS\n"), "never closed"),
+    (lambda cells: cells.pop(9), "'q_counter' has no test cell"),
+    (lambda cells: cells.insert(1, demo.test("early", "assert True\n", 1)), "before any solution"),
+    (lambda cells: cells[5]["metadata"]["grader"].update(forbidden="torch"), "list of names"),
+    (lambda cells: cells[3]["source"].append("assert (\n"), "not valid Python"),
+])
+def test_validate_names_each_problem(tmp_path, change, message):
+    cells = demo.demo_cells()
+    change(cells)
+    path = demo.write(tmp_path / "bad.ipynb", demo.notebook(cells))
+    found = problems(json.load(open(path)))
+    assert any(message in problem for problem in found), found
+    run = cli("validate", path)
+    assert run.returncode == 1 and message in run.stdout
+
+
+@pytest.mark.parametrize("content", [b"{not json", b"[1, 2]", b"\xff\xfe"])
+def test_cli_reports_bad_input_in_one_line(tmp_path, content):
+    path = tmp_path / "broken.ipynb"
+    path.write_bytes(content)
+    for args in (["validate", str(path)], ["release", str(path), "-o", str(tmp_path / "out")]):
+        run = cli(*args)
+        assert run.returncode == 2
+        assert run.stderr.startswith("error: ") and len(run.stderr.strip().splitlines()) == 1
+
+
+def test_cli_help_lists_commands():
+    run = cli("--help")
+    assert run.returncode == 0 and all(word in run.stdout for word in ("validate", "release", "grade"))
+    assert "--extra-tests" in cli("grade", "--help").stdout
+
+
+def test_release_strips_solutions_and_hidden_tests(source):
+    released = json.loads(release_notebook(source))
+    text = json.dumps(released)
+    assert "x * x" not in text and demo.SECRET not in text and "HIDDEN" not in text and "BEGIN SOLUTION" not in text
+    cells = {c["id"]: c for c in released["cells"]}
+    assert "".join(cells["q_square-cell"]["source"]) == "def square(x):\n    " + "\n    ".join(STUB) + "\n"
+    assert "".join(cells["t_square_more-cell"]["source"]) == "assert square(-2) == 4\n"
+    for cid in ("t_square-cell", "t_square_more-cell", "imports-cell"):
+        assert cells[cid]["metadata"]["editable"] is False and cells[cid]["metadata"]["deletable"] is False
+    assert cells["q_square-cell"]["metadata"].get("editable", True) is True
+    assert released["cells"][0]["id"] == "grader-setup"
+    assert released["metadata"]["grader"] == {"assignment": "demo"}
+
+
+def test_release_clears_outputs_and_is_byte_identical(tmp_path, source):
+    data = json.load(open(source))
+    data["cells"][2]["outputs"] = [{"output_type": "stream", "name": "stdout", "text": ["hi\n"]}]
+    data["cells"][2]["execution_count"] = 7
+    demo.write(source, data)
+    first = release_notebook(source)
+    assert all(c.get("outputs", []) == [] for c in json.loads(first)["cells"])
+    out = tmp_path / "assignments"
+    assert cli("release", source, "-o", str(out)).returncode == 0
+    assert (out / "demo.ipynb").read_text(encoding="utf-8") == first == release_notebook(source)
+
+
+def test_check_in_a_released_notebook(tmp_path, source, capsys):
+    """Run the release's setup cell, a half-written answer, then check()."""
+    released = json.loads(release_notebook(source))
+    scope = {}
+    exec("".join(released["cells"][0]["source"]), scope)
+    exec("import numpy as np\ndef square(x):\n    return x + x\n", scope)
+    exec("check(\'q_square\')", scope)
+    out = capsys.readouterr().out
+    assert "q_square: 0/2 visible tests passed" in out
+    assert "square(3) should be 9" in out and "hint: multiply x by itself" in out
+    assert "assertion failed: assert square(-2) == 4" in out
+    assert demo.SECRET not in out
+
+    exec("def square(x):\n    return x * x\n", scope)
+    exec("check(\'q_square\')", scope)
+    assert "q_square: 2/2 visible tests passed" in capsys.readouterr().out
+
+    exec("check(\'q_softmax\')", scope)  # still the stub, or not even defined: no crash
+    assert "0/1 visible tests passed" in capsys.readouterr().out
+    exec("check(\'nope\')", scope)
+    assert "Questions: q_square, q_softmax, q_counter" in capsys.readouterr().out
+
+
+def test_check_stops_an_endless_loop(tmp_path, source, capsys, monkeypatch):
+    from grader import check
+
+    monkeypatch.setattr(check, "TIME_LIMIT_S", 0.5)
+    released = json.loads(release_notebook(source))
+    scope = {}
+    exec("".join(released["cells"][0]["source"]), scope)
+    exec("def square(x):\n    while True:\n        pass\n", scope)
+    exec("check(\'q_square\')", scope)
+    assert "took longer than 0.5 s" in capsys.readouterr().out

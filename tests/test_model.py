@@ -1,0 +1,100 @@
+"""The GPT's shapes, causality, weight tying, parameter count and attention maps."""
+
+import numpy as np
+import pytest
+import mindspore as ms
+
+from minigpt.device import seed_everything
+from minigpt.model import GPT, GPTConfig, cross_entropy_loss
+
+
+@pytest.fixture(scope="module")
+def model(tiny_config):
+    seed_everything(0)
+    m = GPT(tiny_config)
+    m.set_train(False)
+    return m
+
+
+def ids(array):
+    return ms.Tensor(np.asarray(array, dtype=np.int32))
+
+
+def test_logits_shape(model, tiny_config):
+    x = np.random.default_rng(0).integers(0, tiny_config.vocab_size, (3, 11))
+    assert model(ids(x)).shape == (3, 11, tiny_config.vocab_size)
+
+
+def test_changing_a_future_token_never_changes_earlier_logits(model, tiny_config):
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, tiny_config.vocab_size, (1, tiny_config.block_size))
+    y = x.copy()
+    y[0, 9] = (x[0, 9] + 1) % tiny_config.vocab_size
+    a, b = model(ids(x)).asnumpy(), model(ids(y)).asnumpy()
+    np.testing.assert_allclose(a[0, :9], b[0, :9], atol=1e-6)
+    assert np.abs(a[0, 9:] - b[0, 9:]).max() > 1e-4  # and later ones do change
+
+
+def test_parameter_count_matches_the_formula(model, tiny_config):
+    V, T, L, C = tiny_config.vocab_size, tiny_config.block_size, tiny_config.n_layer, tiny_config.n_embd
+    per_block = 2 * 2 * C + (C * 3 * C + 3 * C) + (C * C + C) + (C * 4 * C + 4 * C) + (4 * C * C + C)
+    expected = V * C + T * C + L * per_block + 2 * C  # no separate output matrix: it is tied
+    assert model.num_parameters() == expected
+    assert model.num_parameters(exclude_position_embeddings=True) == expected - T * C
+
+
+def test_output_layer_is_tied_to_the_token_embedding(model, tiny_config):
+    names = [p.name for p in model.trainable_params()]
+    assert not any("lm_head" in n for n in names)
+    x = ids([[1, 2, 3]])
+    before = model(x).asnumpy()
+    table = model.wte.embedding_table
+    original = table.asnumpy().copy()
+    table.set_data(ms.Tensor(original * 2))
+    try:
+        assert not np.allclose(model(x).asnumpy(), before)
+    finally:
+        table.set_data(ms.Tensor(original))
+
+
+def test_residual_projections_get_the_scaled_init(tiny_config):
+    seed_everything(0)
+    big = GPT(GPTConfig(vocab_size=50, block_size=8, n_layer=8, n_head=2, n_embd=128))
+    c_fc = big.blocks[0].mlp.c_fc.weight.asnumpy().std()
+    c_proj = big.blocks[0].mlp.c_proj.weight.asnumpy().std()
+    assert c_fc == pytest.approx(0.02, rel=0.05)
+    assert c_proj == pytest.approx(0.02 / np.sqrt(2 * 8), rel=0.05)
+
+
+def test_attention_maps_are_causal_distributions(model, tiny_config):
+    maps = model.attention_maps(ids([[5, 6, 7, 8, 9]]))
+    assert len(maps) == tiny_config.n_layer
+    weights = maps[0].asnumpy()
+    assert weights.shape == (1, tiny_config.n_head, 5, 5)
+    np.testing.assert_allclose(weights.sum(-1), 1.0, atol=1e-5)
+    assert np.all(np.triu(weights[0, 0], k=1) == 0)
+    np.testing.assert_allclose(weights[0, :, 0, 0], 1.0)  # the first token sees only itself
+
+
+def test_loss_of_uniform_logits_is_log_vocab(tiny_config):
+    logits = ms.Tensor(np.zeros((2, 4, 10), np.float32))
+    targets = ids(np.ones((2, 4)))
+    assert float(cross_entropy_loss(logits, targets).asnumpy()) == pytest.approx(np.log(10), rel=1e-6)
+
+
+def test_ignored_targets_do_not_count(tiny_config):
+    logits = np.zeros((1, 2, 3), np.float32)
+    logits[0, 0, 1] = 5.0
+    only_first = float(cross_entropy_loss(ms.Tensor(logits), ids([[1, -100]])).asnumpy())
+    expected = -np.log(np.exp(5) / (np.exp(5) + 2))
+    assert only_first == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(n_embd=30, n_head=4), "divisible by n_head"),
+    (dict(vocab_size=0), "vocab_size must be a positive integer"),
+    (dict(dropout=1.5), "dropout must be in"),
+])
+def test_bad_config_values_are_refused_clearly(bad, message):
+    with pytest.raises(ValueError, match=message):
+        GPTConfig(**bad)

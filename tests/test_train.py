@@ -1,0 +1,140 @@
+"""Training: schedule values, parameter groups, learning, exact resume, checkpoints, Ctrl-C."""
+
+import json
+
+import numpy as np
+import pytest
+
+from minigpt.device import seed_everything
+from minigpt.model import GPT, GPTConfig
+from minigpt.train import (CHECKPOINT_DIR, CheckpointError, Trainer, TrainConfig, load_checkpoint, lr_at,
+                           parameter_groups)
+
+
+def small_cfg(**overrides):
+    base = dict(iters=12, batch_size=4, lr=1e-2, min_lr=1e-3, warmup_iters=2, eval_interval=6, eval_iters=2,
+                checkpoint_interval=6, seed=7)
+    return TrainConfig(**{**base, **overrides})
+
+
+def make_trainer(tiny_data, tiny_config, out_dir, **overrides):
+    tokenizer, data = tiny_data
+    seed_everything(0)
+    return Trainer(GPT(tiny_config), tokenizer, data, small_cfg(**overrides), out_dir, progress=False)
+
+
+def test_lr_schedule_matches_reference_values():
+    cfg = TrainConfig(iters=1000, lr=1e-3, min_lr=1e-4, warmup_iters=100)
+    assert lr_at(0, cfg) == pytest.approx(1e-3 * 1 / 101)
+    assert lr_at(99, cfg) == pytest.approx(1e-3 * 100 / 101)
+    assert lr_at(100, cfg) == pytest.approx(1e-3)
+    assert lr_at(550, cfg) == pytest.approx(1e-4 + 0.5 * 0.9e-3)  # half-way down the cosine
+    assert lr_at(1000, cfg) == pytest.approx(1e-4)
+    assert lr_at(5000, cfg) == pytest.approx(1e-4)
+    values = [lr_at(s, cfg) for s in range(100, 1000)]
+    assert all(a >= b for a, b in zip(values, values[1:]))  # never rises after warmup
+
+
+def test_weight_decay_skips_biases_and_layernorm(tiny_config):
+    decay, no_decay = parameter_groups(GPT(tiny_config), 0.1)
+    assert decay["weight_decay"] == 0.1 and no_decay["weight_decay"] == 0.0
+    assert all(p.ndim == 2 for p in decay["params"])
+    names = {p.name for p in no_decay["params"]}
+    assert any("bias" in n for n in names) and any("ln_1.gamma" in n for n in names)
+    assert not any("embedding_table" in n for n in names)
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(iters=0), "iters must be at least 1"),
+    (dict(batch_size=0), "batch_size must be positive"),
+    (dict(lr=1e-4, min_lr=1e-3), "must not exceed lr"),
+    (dict(weight_decay=-0.1), "weight_decay must be positive"),
+])
+def test_bad_training_values_are_refused(bad, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**bad)
+
+
+def test_loss_falls_and_artifacts_are_written(tiny_data, tiny_config, tmp_path):
+    trainer = make_trainer(tiny_data, tiny_config, tmp_path, iters=30, eval_interval=15)
+    history = trainer.train()
+    evals = [r for r in history if "val_loss" in r]
+    assert evals[-1]["val_loss"] < 0.8 * np.log(tiny_config.vocab_size)
+    assert history[-1]["loss"] < history[0]["loss"] - 0.5
+    assert (tmp_path / "loss_curve.png").stat().st_size > 1000
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in lines] == list(range(1, 31))
+    ckpt = tmp_path / CHECKPOINT_DIR
+    assert sorted(p.name for p in ckpt.iterdir()) == [
+        "config.json", "model.ckpt", "optimizer.ckpt", "state.json", "tokenizer.json"]
+    assert not (tmp_path / (CHECKPOINT_DIR + ".tmp")).exists()
+    assert json.loads((ckpt / "state.json").read_text())["step"] == 30
+
+
+def interrupt_after(trainer, steps):
+    """Make the trainer's step raise KeyboardInterrupt (as Ctrl-C does) after `steps` updates."""
+    real_step = trainer._train_step
+    calls = []
+
+    def step(*args):
+        calls.append(1)
+        if len(calls) > steps:
+            raise KeyboardInterrupt
+        return real_step(*args)
+
+    trainer._train_step = step
+
+
+def test_resume_continues_exactly(tiny_data, tiny_config, tmp_path):
+    straight = make_trainer(tiny_data, tiny_config, tmp_path / "a").train()
+
+    first = make_trainer(tiny_data, tiny_config, tmp_path / "b")
+    interrupt_after(first, 5)
+    first.train()
+    resumed = Trainer.resume(tmp_path / "b", tiny_data[1], small_cfg(), progress=False)
+    assert resumed.step == 5
+    history = resumed.train()
+    np.testing.assert_allclose([r["loss"] for r in history], [r["loss"] for r in straight], rtol=1e-6)
+    assert history[-1]["val_loss"] == pytest.approx(straight[-1]["val_loss"], rel=1e-6)
+
+
+def test_gradient_accumulation_trains(tiny_data, tiny_config, tmp_path):
+    history = make_trainer(tiny_data, tiny_config, tmp_path, iters=20, grad_accum=2).train()
+    assert history[-1]["loss"] < history[0]["loss"] - 0.5
+
+
+def test_ctrl_c_saves_a_checkpoint_and_returns(tiny_data, tiny_config, tmp_path, capsys):
+    trainer = make_trainer(tiny_data, tiny_config, tmp_path)
+    interrupt_after(trainer, 3)
+    trainer.train()
+    assert json.loads((tmp_path / CHECKPOINT_DIR / "state.json").read_text())["step"] == 3
+    assert "interrupted at step 3" in capsys.readouterr().out
+
+
+def test_checkpoint_round_trips_the_weights(tiny_data, tiny_config, tmp_path):
+    trainer = make_trainer(tiny_data, tiny_config, tmp_path, iters=2)
+    trainer.train()
+    model, tokenizer, saved = load_checkpoint(tmp_path)
+    assert tokenizer.to_dict() == tiny_data[0].to_dict()
+    assert saved["model"] == tiny_config.to_dict()
+    for a, b in zip(model.get_parameters(), trainer.model.get_parameters()):
+        np.testing.assert_array_equal(a.asnumpy(), b.asnumpy())
+
+
+def test_bad_checkpoints_get_clear_errors(tiny_data, tiny_config, tmp_path):
+    with pytest.raises(CheckpointError, match="no checkpoint at"):
+        load_checkpoint(tmp_path / "nothing")
+    make_trainer(tiny_data, tiny_config, tmp_path, iters=1).train()
+    config_file = tmp_path / CHECKPOINT_DIR / "config.json"
+    saved = json.loads(config_file.read_text())
+    saved["model"]["n_embd"] = 64
+    config_file.write_text(json.dumps(saved))
+    with pytest.raises(CheckpointError, match=r"has shape \(\d+, 32\), the model expects \(\d+, 64\)"):
+        load_checkpoint(tmp_path)
+    saved["model"]["n_embd"], saved["model"]["vocab_size"] = 32, 99
+    config_file.write_text(json.dumps(saved))
+    with pytest.raises(CheckpointError, match="vocabulary of 99 tokens but its tokenizer has"):
+        load_checkpoint(tmp_path)
+    (tmp_path / CHECKPOINT_DIR / "model.ckpt").unlink()
+    with pytest.raises(CheckpointError, match="missing model.ckpt"):
+        load_checkpoint(tmp_path)
