@@ -1,4 +1,4 @@
-"""Command line: `python -m minigpt {train,sample,demo} --help`.
+"""Command line: `python -m minigpt {train,sample,chat,speedrun} --help`.
 
 Bad input (a missing file, a bad value, a checkpoint that does not fit) gives a
 one-line error and exit status 2; `--verbose` shows MindSpore's logs and full
@@ -7,7 +7,6 @@ tracebacks instead.
 
 import argparse
 import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -16,7 +15,8 @@ EXAMPLES = """examples:
   python -m minigpt train --data notes.txt --tokenizer bpe --out runs/notes
   python -m minigpt train --out runs/pydoc --iters 1000 --resume  # train longer
   python -m minigpt sample --checkpoint runs/pydoc --prompt "def "
-  python -m minigpt demo
+  python -m minigpt speedrun                                      # the main job (make demo)
+  python -m minigpt chat --checkpoint runs/speedrun/sft
 """
 
 
@@ -64,7 +64,7 @@ def add_training_options(parser):
 def build_parser():
     common = common_options()
     parser = argparse.ArgumentParser(
-        prog="python -m minigpt", description="MiniGPT Lab: train and sample a small GPT with MindSpore.",
+        prog="python -m minigpt", description="MiniGPT Lab: train a small GPT with MindSpore, chat-tune it, talk to it.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -87,17 +87,35 @@ def build_parser():
     sample.add_argument("--prompt", default="", help="text to continue (default: start from <|bos|>)")
     add_sampling_options(sample)
 
-    demo = commands.add_parser("demo", parents=[common], help="pretrain a small GPT and show samples before and after",
-                               description="Pretrain a small GPT on the embedded corpus (a few minutes on a "
-                                           "laptop CPU), printing samples before and after training.")
-    demo.add_argument("--iters", type=int, default=600, help="training updates (default 600)")
-    demo.add_argument("--out", default="runs/demo", help="run directory (replaced on every run)")
+    chat = commands.add_parser("chat", parents=[common], help="talk to a chat-tuned checkpoint",
+                               description="Talk to a chat-tuned model; replies stream as they are generated. "
+                                           + CHAT_HELP)
+    chat.add_argument("--checkpoint", required=True, help="a run directory or its checkpoint/ directory")
+    chat.add_argument("--system", default=None, help="a system message that starts the conversation")
+    add_sampling_options(chat, temperature=0.0, max_new_tokens=128)
+
+    speedrun = commands.add_parser(
+        "speedrun", parents=[common], help="the main job: pretrain, chat-tune, evaluate, report",
+        description="From nothing to a chat model with a report card: TinyChat data, a tokenizer, pretraining "
+                    "on the embedded corpus, chat tuning, evaluation and report, in runs/NAME/. Running it "
+                    "again resumes; --fresh starts over.")
+    speedrun.add_argument("--name", default="speedrun", help="run name: artifacts go to OUT_ROOT/NAME (default speedrun)")
+    speedrun.add_argument("--out-root", default="runs", help="where runs are kept (default runs)")
+    speedrun.add_argument("--size", choices=["tiny", "small"], default="small",
+                          help="small: the real run (default); tiny: a seconds-long smoke test")
+    speedrun.add_argument("--time-budget", type=float, default=14.0,
+                          help="minutes for the two training stages together (default 14)")
+    speedrun.add_argument("--fresh", action="store_true", help="delete an earlier run of this name first")
+    speedrun.add_argument("--seed", type=int, default=1337, help="random seed (default 1337)")
+    speedrun.add_argument("--no-progress", action="store_true", help="hide progress bars")
     return parser
 
 
-def add_sampling_options(parser):
-    parser.add_argument("--max-new-tokens", type=int, default=200, help="tokens to generate (default 200)")
-    parser.add_argument("--temperature", type=float, default=0.8, help="0 = greedy; higher = more random (default 0.8)")
+def add_sampling_options(parser, temperature=0.8, max_new_tokens=200):
+    parser.add_argument("--max-new-tokens", type=int, default=max_new_tokens,
+                        help=f"most tokens to generate (default {max_new_tokens})")
+    parser.add_argument("--temperature", type=float, default=temperature,
+                        help=f"0 = greedy; higher = more random (default {temperature})")
     parser.add_argument("--top-k", type=int, default=None, help="sample only among the k most likely tokens")
     parser.add_argument("--top-p", type=float, default=None, help="sample only within probability mass p (nucleus)")
     parser.add_argument("--seed", type=int, default=None, help="seed for reproducible samples")
@@ -156,27 +174,23 @@ def cmd_train(args):
     print(f"checkpoint: {out / CHECKPOINT_DIR}; metrics: {out / 'metrics.jsonl'}")
 
 
-def stream_sample(model, tokenizer, prompt, args, out=sys.stdout):
-    """Print the prompt, then each new piece of text as soon as it is complete UTF-8."""
-    from minigpt.generate import Generator
+def stream_sample(model, tokenizer, prompt, args, out=None):
+    """Print the prompt, then the continuation as it is generated."""
+    from minigpt.generate import Generator, TextStream
 
-    prompt_ids = [tokenizer.bos_id] + tokenizer.encode(prompt)
-    new_ids, shown = [], 0
+    out = out or sys.stdout
 
-    def on_token(token):
-        nonlocal shown
-        new_ids.append(token)
-        text = tokenizer.decode(new_ids)
-        if not text.endswith("\ufffd"):  # wait for the rest of a multi-byte character
-            out.write(text[shown:])
-            out.flush()
-            shown = len(text)
+    def show(piece):
+        out.write(piece)
+        out.flush()
 
-    out.write(prompt)
+    show(prompt)
+    stream = TextStream(tokenizer, show)
     Generator(model, use_cache=not args.no_cache).generate(
-        prompt_ids, args.max_new_tokens, args.temperature, args.top_k, args.top_p,
-        stop_ids=(tokenizer.end_id,), seed=args.seed, on_token=on_token)
-    out.write(tokenizer.decode(new_ids)[shown:] + "\n")
+        [tokenizer.bos_id] + tokenizer.encode(prompt), args.max_new_tokens, args.temperature, args.top_k,
+        args.top_p, stop_ids=(tokenizer.end_id,), seed=args.seed, on_token=stream)
+    stream.flush()
+    show("\n")
 
 
 def cmd_sample(args):
@@ -188,39 +202,64 @@ def cmd_sample(args):
     stream_sample(model, tokenizer, args.prompt, args)
 
 
-def cmd_demo(args):
-    """The main job until chat tuning lands: pretrain, with samples before and after."""
-    from minigpt.data import load_documents, tokenize_documents, train_val_split
-    from minigpt.device import seed_everything
-    from minigpt.model import GPT, GPTConfig
-    from minigpt.tokenizer import train_tokenizer
-    from minigpt.train import Trainer, TrainConfig
-
-    out = Path(args.out)
-    if out.exists():
-        shutil.rmtree(out)
-    documents = load_documents()
-    tokenizer = train_tokenizer("char", "\n".join(documents))
-    data = train_val_split(tokenize_documents(documents, tokenizer))
-    seed_everything(1337)
-    model = GPT(GPTConfig(vocab_size=tokenizer.vocab_size, block_size=64, n_layer=4, n_head=4, n_embd=128))
-    print(f"A {model.num_parameters():,}-parameter GPT will learn from Python's reference documentation "
-          f"({len(data.train):,} characters).")
-    sampling = argparse.Namespace(max_new_tokens=200, temperature=0.8, top_k=None, top_p=None, seed=0, no_cache=False)
-    prompt = "The "
-    print("\n--- sample before training (random weights) ---")
-    stream_sample(model, tokenizer, prompt, sampling)
-    print()
-    cfg = TrainConfig(iters=args.iters, eval_interval=max(1, args.iters // 4), eval_iters=20,
-                      checkpoint_interval=args.iters)
-    Trainer(model, tokenizer, data, cfg, out).train()
-    print("\n--- sample after training ---")
-    stream_sample(model, tokenizer, prompt, sampling)
-    print(f"\nloss curve: {out / 'loss_curve.png'}; checkpoint: {out / 'checkpoint'}")
-    print(f"more samples: python -m minigpt sample --checkpoint {out} --prompt \"def \"")
+CHAT_HELP = """commands: /reset forgets the conversation, /temp X sets the sampling temperature
+(0 = always the most likely token), /quit leaves (so do Ctrl-D and Ctrl-C)"""
 
 
-COMMANDS = {"train": cmd_train, "sample": cmd_sample, "demo": cmd_demo}
+def cmd_chat(args, stdin=None):
+    from minigpt.chat import ChatSession
+    from minigpt.train import load_checkpoint
+
+    check_sampling_options(args)
+    model, tokenizer, _ = load_checkpoint(args.checkpoint)
+    session = ChatSession(model, tokenizer, system=args.system, temperature=args.temperature, top_k=args.top_k,
+                          top_p=args.top_p, max_new_tokens=args.max_new_tokens, seed=args.seed)
+    print(f"chatting with {args.checkpoint} ({model.num_parameters():,} parameters)")
+    print(CHAT_HELP)
+    while True:
+        try:
+            text = input("you> ").strip()
+        except (EOFError, KeyboardInterrupt):
+            print()
+            return
+        if not text:
+            continue
+        if text.startswith("/"):
+            command, _, value = text.partition(" ")
+            if command == "/quit":
+                return
+            if command == "/reset":
+                session.reset()
+                print("(conversation cleared)")
+            elif command == "/temp":
+                try:
+                    temperature = float(value)
+                    if temperature < 0:
+                        raise ValueError
+                    session.temperature = temperature
+                    print(f"(temperature {temperature})")
+                except ValueError:
+                    print("(usage: /temp X with X a number >= 0, e.g. /temp 0.8)")
+            else:
+                print(f"(unknown command {command}; {CHAT_HELP})")
+            continue
+        print("bot> ", end="", flush=True)
+        try:
+            session.reply(text, on_text=lambda piece: print(piece, end="", flush=True))
+            print()
+        except ValueError as e:
+            print(f"(cannot answer: {e})")
+
+
+def cmd_speedrun(args):
+    from minigpt.speedrun import Speedrun, SpeedrunConfig
+
+    cfg = SpeedrunConfig(name=args.name, out_root=args.out_root, size=args.size,
+                         time_budget_s=60 * args.time_budget, seed=args.seed)
+    Speedrun(cfg, fresh=args.fresh, progress=not args.no_progress).run()
+
+
+COMMANDS = {"train": cmd_train, "sample": cmd_sample, "chat": cmd_chat, "speedrun": cmd_speedrun}
 
 
 def main(argv=None):
@@ -238,6 +277,9 @@ def main(argv=None):
             raise
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # training already saved a checkpoint
+        print("\ninterrupted", file=sys.stderr)
+        return 130
     return 0
 
 

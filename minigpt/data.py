@@ -126,10 +126,10 @@ def tokenize_documents(documents, tokenizer, separator="\n"):
     cache_file = cache_dir() / "tokens" / f"{fingerprint}.arrow"
     cache_file.parent.mkdir(parents=True, exist_ok=True)
 
-    separator_ids = tokenizer.encode(separator) if len(documents) > 1 else []
     last = len(documents) - 1
 
     def encode_batch(batch, indices):
+        separator_ids = tokenizer.encode(separator) if last > 0 else []
         return {"ids": [tokenizer.encode(text) + (separator_ids if i < last else [])
                         for text, i in zip(batch["text"], indices)]}
 
@@ -146,6 +146,10 @@ def tokenize_documents(documents, tokenizer, separator="\n"):
 class TokenSplits:
     train: np.ndarray
     val: np.ndarray
+
+    def batch(self, split, batch_size, block_size, rng):
+        """Random windows from one split: the interface `Trainer` samples batches through."""
+        return get_batch(getattr(self, split), batch_size, block_size, rng)
 
 
 def train_val_split(tokens, val_fraction=0.1):

@@ -51,7 +51,7 @@ def sample_token(logits, temperature=1.0, top_k=None, top_p=None, rng=None):
 
 
 class _Compiled(ms.nn.Cell):
-    """Wraps one method of the model as a compiled graph (shapes are fixed, so it compiles once)."""
+    """One method of the model as a compiled graph; shapes are fixed, so it compiles once."""
 
     def __init__(self, model, method):
         super().__init__()
@@ -70,37 +70,40 @@ class Generator:
         self.model = model
         self.use_cache = use_cache
         self.block_size = model.config.block_size
+        self._prefill = _Compiled(model, "prefill")
         self._decode_step = _Compiled(model, "decode_step")
-        self._forward = _Compiled(model, "construct")
 
-    def _next_logits_full(self, ids):
-        """Logits after `ids`, recomputing the whole (cropped) context."""
+    def _prefill_context(self, ids):
+        """Run the whole (cropped) context at once: its next-token logits and a KV cache.
+
+        The context is padded to block_size, so one compiled graph serves every length.
+        """
         context = ids[-self.block_size:]
-        padded = np.zeros((1, self.block_size), np.int32)  # fixed shape: no recompiling
+        padded = np.zeros((1, self.block_size), np.int32)
         padded[0, : len(context)] = context
-        logits = self._forward(ms.Tensor(padded))
-        return logits[0, len(context) - 1].asnumpy()
+        logits, k_cache, v_cache = self._prefill(ms.Tensor(padded))
+        return logits[0, len(context) - 1].asnumpy(), k_cache, v_cache
 
     def _cached_logits(self, ids):
-        """Logits after each new token, reusing a KV cache while the context fits in block_size."""
-        k_cache, v_cache = self.model.empty_cache()
-        fed = 0  # how many tokens of `ids` are in the cache
+        """Logits after each new token, reusing the KV cache while the context fits."""
+        logits, k_cache, v_cache = self._prefill_context(ids)
         while True:
-            if len(ids) > self.block_size:
-                # The context window slides: positions shift, so the cache no longer
-                # applies. Recompute the cropped context (exactly what no cache does).
-                logits = self._next_logits_full(ids)
-            else:
-                for pos in range(fed, len(ids)):
-                    token = ms.Tensor(np.array([[ids[pos]]], np.int32))
-                    logits, k_cache, v_cache = self._decode_step(token, ms.Tensor(pos, ms.int32), k_cache, v_cache)
-                fed = len(ids)
-                logits = logits[0, 0].asnumpy()
             ids = yield logits
+            pos = len(ids) - 1  # position of the newest token
+            if pos >= self.block_size:
+                # The window slides: every position shifts, so the cache no longer
+                # applies. Recompute the cropped context (exactly what no cache does).
+                logits, _, _ = self._prefill_context(ids)
+                continue
+            token = ms.Tensor(np.array([[ids[pos]]], np.int32))
+            # mutable(): the caches are inputs that change, not constants to compile into the graph.
+            step_logits, k_cache, v_cache = self._decode_step(
+                token, ms.Tensor(pos, ms.int32), ms.mutable(k_cache), ms.mutable(v_cache))
+            logits = step_logits[0, 0].asnumpy()
 
     def _uncached_logits(self, ids):
         while True:
-            ids = yield self._next_logits_full(ids)
+            ids = yield self._prefill_context(ids)[0]
 
     def generate(self, prompt_ids, max_new_tokens=100, temperature=1.0, top_k=None, top_p=None,
                  stop_ids=(), seed=None, on_token=None):
@@ -126,3 +129,30 @@ class Generator:
                 on_token(token)
             ids.append(token)
         return new
+
+
+class TextStream:
+    """Turns generated token ids into text pieces as soon as they are complete.
+
+    Use an instance as `on_token`: it calls `on_text(piece)` with each new piece
+    of text. A byte-level token can end in the middle of a multi-byte character
+    (Chinese, emoji); such a piece waits for the tokens that complete it.
+    """
+
+    def __init__(self, tokenizer, on_text):
+        self.tokenizer, self.on_text = tokenizer, on_text
+        self.ids, self.shown = [], 0
+
+    def __call__(self, token):
+        self.ids.append(token)
+        text = self.tokenizer.decode(self.ids)
+        if not text.endswith("\ufffd"):
+            self.on_text(text[self.shown:])
+            self.shown = len(text)
+
+    def flush(self):
+        """Emit whatever is left (an incomplete character shows as U+FFFD)."""
+        text = self.tokenizer.decode(self.ids)
+        if len(text) > self.shown:
+            self.on_text(text[self.shown:])
+            self.shown = len(text)

@@ -79,9 +79,12 @@ class CausalSelfAttention(nn.Cell):
         return self.resid_dropout(self.c_proj(y)), weights
 
     def construct(self, x):
+        """Returns the output, the attention weights (for plots) and the keys and
+        values (which become the KV cache when generating)."""
         T = x.shape[1]
         q, k, v = self.split_heads(x)
-        return self.attend(q, k, v, self.causal[:T, :T])
+        y, weights = self.attend(q, k, v, self.causal[:T, :T])
+        return y, weights, k, v
 
     def decode(self, x, k_cache, v_cache, pos):
         """Attention for one new token at position `pos`, reusing cached keys and values.
@@ -125,10 +128,10 @@ class Block(nn.Cell):
         self.mlp = MLP(config)
 
     def construct(self, x):
-        attn_out, weights = self.attn(self.ln_1(x))
+        attn_out, weights, k, v = self.attn(self.ln_1(x))
         x = x + attn_out
         x = x + self.mlp(self.ln_2(x))
-        return x, weights
+        return x, weights, k, v
 
     def decode(self, x, k_cache, v_cache, pos):
         attn_out, k_cache, v_cache = self.attn.decode(self.ln_1(x), k_cache, v_cache, pos)
@@ -160,40 +163,48 @@ class GPT(nn.Cell):
         """
         return mint.matmul(self.ln_f(x), self.wte.embedding_table.swapaxes(0, 1))
 
+    def run_blocks(self, idx):
+        """Token ids (B, T) -> final hidden states, plus each layer's attention weights, keys and values."""
+        x = self.embed(idx, self.positions[: idx.shape[1]])
+        weights, keys, values = [], [], []
+        for block in self.blocks:
+            x, w, k, v = block(x)
+            weights.append(w)
+            keys.append(k)
+            values.append(v)
+        return x, weights, keys, values
+
     def construct(self, idx):
         """Token ids (B, T) -> next-token logits (B, T, vocab_size)."""
-        x = self.embed(idx, self.positions[: idx.shape[1]])
-        for block in self.blocks:
-            x, _ = block(x)
+        x, _, _, _ = self.run_blocks(idx)
         return self.logits(x)
 
     def attention_maps(self, idx):
         """The attention weights of every layer, (B, n_head, T, T) each, for plots."""
-        x = self.embed(idx, self.positions[: idx.shape[1]])
-        maps = []
-        for block in self.blocks:
-            x, weights = block(x)
-            maps.append(weights)
-        return maps
+        return self.run_blocks(idx)[1]
+
+    def prefill(self, idx):
+        """Logits for a whole prompt, and its keys and values: a KV cache ready for `decode_step`.
+
+        Given a prompt padded to block_size, the cache has its full length; the
+        padding's keys are never attended to and get overwritten as tokens come.
+        """
+        x, _, keys, values = self.run_blocks(idx)
+        return self.logits(x), tuple(keys), tuple(values)
 
     def decode_step(self, token, pos, k_cache, v_cache):
         """Logits for one new token (B, 1) at position `pos`, with the KV cache.
 
-        k_cache and v_cache are (n_layer, B, n_head, block_size, head_dim); the
-        updated caches are returned, so this function has no hidden state.
+        k_cache and v_cache hold one (B, n_head, block_size, head_dim) tensor per
+        layer; the updated caches are returned, so this function has no hidden state.
         """
         x = self.embed(token, pos.reshape(1))
         new_k, new_v = [], []
-        for i, block in enumerate(self.blocks):
-            x, k, v = block.decode(x, k_cache[i], v_cache[i], pos)
+        for block, k, v in zip(self.blocks, k_cache, v_cache):
+            x, k, v = block.decode(x, k, v, pos)
             new_k.append(k)
             new_v.append(v)
-        return self.logits(x), ops.stack(new_k), ops.stack(new_v)
-
-    def empty_cache(self, batch_size=1):
-        c = self.config
-        shape = (c.n_layer, batch_size, c.n_head, c.block_size, c.n_embd // c.n_head)
-        return ms.Tensor(np.zeros(shape, np.float32)), ms.Tensor(np.zeros(shape, np.float32))
+        return self.logits(x), tuple(new_k), tuple(new_v)
 
     def num_parameters(self, exclude_position_embeddings=False):
         """Parameter count; the tied output layer is counted once."""

@@ -20,7 +20,6 @@ from mindspore import ops
 from mindspore.experimental.optim import AdamW
 from tqdm.auto import tqdm
 
-from minigpt.data import get_batch
 from minigpt.model import GPT, GPTConfig, cross_entropy_loss
 from minigpt.tokenizer import load_tokenizer
 
@@ -44,6 +43,10 @@ class TrainConfig:
     eval_iters: int = 20
     checkpoint_interval: int = 500  # also saved at the end and on Ctrl-C
     seed: int = 1337
+    # Seconds this run may take (0: no limit). If `iters` would take longer, it
+    # is lowered to what fits, measured on the first steps: during warmup, so
+    # the learning-rate schedule still ends where `iters` does.
+    time_budget_s: float = 0.0
 
     def __post_init__(self):
         for f in fields(self):
@@ -79,8 +82,36 @@ def parameter_groups(model, weight_decay):
     ]
 
 
+def loss_function(model):
+    """loss(x, y) for `model`: what gradients are taken of, and what evaluation reports."""
+
+    def loss(x, y):
+        return cross_entropy_loss(model(x), y)
+
+    return loss
+
+
+def mean_loss(loss_fn, data, split, batch_size, block_size, batches, seed):
+    """Mean of `loss_fn` over `batches` batches of one split, drawn from `seed`.
+
+    The same seed gives the same batches, so numbers from different steps (or
+    different models) compare like with like.
+    """
+    rng = np.random.default_rng(seed)
+    losses = []
+    for _ in range(batches):
+        x, y = data.batch(split, batch_size, block_size, rng)
+        losses.append(float(loss_fn(ms.Tensor(x), ms.Tensor(y)).asnumpy()))
+    return float(np.mean(losses))
+
+
 class Trainer:
-    """Trains `model` on `data` and keeps everything needed to resume in `out_dir`."""
+    """Trains `model` and keeps everything needed to resume in `out_dir`.
+
+    `data` is anything with `batch(split, batch_size, block_size, rng) -> (x, y)`
+    for the splits "train" and "val": token windows for pretraining
+    (`minigpt.data.TokenSplits`), packed conversations for chat tuning.
+    """
 
     def __init__(self, model, tokenizer, data, cfg, out_dir, progress=True):
         self.model, self.tokenizer, self.data, self.cfg = model, tokenizer, data, cfg
@@ -92,10 +123,7 @@ class Trainer:
             parameter_groups(model, cfg.weight_decay), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=1e-8
         )
         self._train_step = self._compile_train_step()
-        self._eval_step = ms.jit(self._loss)
-
-    def _loss(self, x, y):
-        return cross_entropy_loss(self.model(x), y)
+        self._eval_step = ms.jit(loss_function(model))
 
     def _compile_train_step(self):
         """One update as a single compiled graph: forward, backward, clip, AdamW.
@@ -106,7 +134,7 @@ class Trainer:
         rate is an input of the graph: set from outside (`Parameter.set_data`),
         the compiled graph would keep the value it was compiled with.
         """
-        grad_fn = ms.value_and_grad(self._loss, None, self.optimizer.parameters)
+        grad_fn = ms.value_and_grad(loss_function(self.model), None, self.optimizer.parameters)
         accum, clip, optimizer = self.cfg.grad_accum, self.cfg.grad_clip, self.optimizer
         hyper_map = ops.HyperMap()
 
@@ -130,18 +158,16 @@ class Trainer:
 
     def _batches(self, split, rng, count):
         """`count` random windows from one split, stacked as (count, batch, block)."""
-        pairs = [get_batch(getattr(self.data, split), self.cfg.batch_size, self.model.config.block_size, rng)
+        pairs = [self.data.batch(split, self.cfg.batch_size, self.model.config.block_size, rng)
                  for _ in range(count)]
         return np.stack([x for x, _ in pairs]), np.stack([y for _, y in pairs])
 
     def evaluate(self):
-        """Mean loss over eval_iters fixed batches of each split (the same batches every time)."""
+        """Mean loss over eval_iters fixed batches of each split."""
         self.model.set_train(False)
-        losses = {}
-        for split in ("train", "val"):
-            xs, ys = self._batches(split, np.random.default_rng(self.cfg.seed + 1), self.cfg.eval_iters)
-            losses[split] = float(np.mean([self._eval_step(ms.Tensor(x), ms.Tensor(y)).asnumpy()
-                                           for x, y in zip(xs, ys)]))
+        losses = {split: mean_loss(self._eval_step, self.data, split, self.cfg.batch_size,
+                                   self.model.config.block_size, self.cfg.eval_iters, self.cfg.seed + 1)
+                  for split in ("train", "val")}
         self.model.set_train(True)
         return losses
 
@@ -151,8 +177,13 @@ class Trainer:
         self.model.set_train(True)
         bar = tqdm(total=cfg.iters, initial=self.step, desc="training", unit="it",
                    disable=not self.progress, dynamic_ncols=True)
+        start = time.perf_counter()
         try:
             while self.step < cfg.iters:
+                if cfg.time_budget_s and self.step == self._budget_check_step():
+                    self._fit_iters_to_budget(time.perf_counter() - start)
+                    bar.total = cfg.iters
+                    bar.refresh()
                 lr = lr_at(self.step, cfg)
                 # The batch depends only on (seed, step): a resumed run draws the same batches.
                 xs, ys = self._batches("train", np.random.default_rng((cfg.seed, self.step)), cfg.grad_accum)
@@ -181,6 +212,19 @@ class Trainer:
         self.save_checkpoint()
         self.plot_loss_curve()
         return self.history
+
+    def _budget_check_step(self):
+        return max(3, min(20, self.cfg.warmup_iters))
+
+    def _fit_iters_to_budget(self, elapsed):
+        """Lower cfg.iters so the run ends within cfg.time_budget_s (10% kept for evaluations)."""
+        step_ms = [r["ms_per_iter"] for r in self.history[1:]]  # the first step also compiled
+        seconds_per_step = float(np.median(step_ms or [self.history[-1]["ms_per_iter"]])) / 1000
+        affordable = self.step + int(0.9 * (self.cfg.time_budget_s - elapsed) / seconds_per_step)
+        if affordable < self.cfg.iters:
+            tqdm.write(f"time budget {self.cfg.time_budget_s:.0f} s: training {affordable} iterations "
+                  f"instead of {self.cfg.iters} ({1000 * seconds_per_step:.0f} ms each)")
+            self.cfg.iters = max(self.step + 1, affordable)
 
     def _log(self, record):
         self.history.append(record)

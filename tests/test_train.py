@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from minigpt.device import seed_everything
-from minigpt.model import GPT, GPTConfig
+from minigpt.model import GPT
 from minigpt.train import (CHECKPOINT_DIR, CheckpointError, Trainer, TrainConfig, load_checkpoint, lr_at,
                            parameter_groups)
 
@@ -138,3 +138,13 @@ def test_bad_checkpoints_get_clear_errors(tiny_data, tiny_config, tmp_path):
     (tmp_path / CHECKPOINT_DIR / "model.ckpt").unlink()
     with pytest.raises(CheckpointError, match="missing model.ckpt"):
         load_checkpoint(tmp_path)
+
+
+def test_a_time_budget_lowers_the_iterations_during_warmup(tiny_data, tiny_config, tmp_path):
+    trainer = make_trainer(tiny_data, tiny_config, tmp_path, iters=100_000, warmup_iters=5, time_budget_s=3.0,
+                           eval_interval=100_000)
+    history = trainer.train()
+    assert 5 < trainer.cfg.iters < 100_000
+    assert len(history) == trainer.cfg.iters
+    assert history[-1]["lr"] == pytest.approx(lr_at(trainer.cfg.iters - 1, trainer.cfg))
+    assert "val_loss" in history[-1]  # the last step is still evaluated

@@ -1,0 +1,59 @@
+"""Supervised fine-tuning (SFT): teach a pretrained GPT to answer in the chat format.
+
+A pretrained model continues text. To make it answer, it is trained further on
+conversations rendered with the chat template, and the loss counts only the
+assistant's tokens: the model learns to write answers, not to imitate users.
+
+Conversations are short, so several are packed into each row of block_size
+tokens (fewer wasted positions than padding each one); what is left of a row
+is padding, which the loss ignores.
+"""
+
+import numpy as np
+
+from minigpt.chat import render_conversation
+
+IGNORE = -100  # target value the cross-entropy loss skips
+
+
+class ChatData:
+    """Rendered conversations for each split, sampled as packed (x, y) batches for `Trainer`."""
+
+    def __init__(self, tokenizer, train_conversations, val_conversations):
+        self.pad_id = tokenizer.pad_id
+        self.splits = {
+            "train": [render_conversation(tokenizer, c) for c in train_conversations],
+            "val": [render_conversation(tokenizer, c) for c in val_conversations],
+        }
+        for split, rendered in self.splits.items():
+            if not rendered:
+                raise ValueError(f"no {split} conversations to fine-tune on")
+
+    def longest(self):
+        return max(len(ids) for rendered in self.splits.values() for ids, _ in rendered)
+
+    def batch(self, split, batch_size, block_size, rng):
+        """`batch_size` rows, each packed with randomly drawn whole conversations.
+
+        x holds the token ids, y the next token wherever the loss should count
+        (an assistant token follows) and IGNORE elsewhere.
+        """
+        rendered = self.splits[split]
+        x = np.full((batch_size, block_size), self.pad_id, np.int32)
+        y = np.full((batch_size, block_size), IGNORE, np.int32)
+        for row in range(batch_size):
+            filled = 0
+            while True:
+                ids, mask = rendered[rng.integers(len(rendered))]
+                if len(ids) > block_size + 1:
+                    raise ValueError(f"a conversation of {len(ids)} tokens does not fit in block_size "
+                                     f"{block_size}: use a larger block or shorter conversations")
+                # A conversation of n tokens gives n - 1 (input, next token) pairs.
+                if filled + len(ids) - 1 > block_size:
+                    break
+                n = len(ids) - 1
+                x[row, filled:filled + n] = ids[:-1]
+                targets = np.array(ids[1:], np.int32)
+                y[row, filled:filled + n] = np.where(np.array(mask[1:]) == 1, targets, IGNORE)
+                filled += n
+        return x, y

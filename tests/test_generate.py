@@ -1,0 +1,95 @@
+"""Decoding strategies on reference arrays, and the KV cache against full recomputation."""
+
+import numpy as np
+import pytest
+
+from minigpt.device import seed_everything
+from minigpt.generate import Generator, sample_token, top_k_filter, top_p_filter
+from minigpt.model import GPT, GPTConfig
+
+LOGITS = np.log(np.array([0.1, 0.4, 0.05, 0.25, 0.2]))
+
+
+def test_top_k_keeps_the_k_largest():
+    kept = np.isfinite(top_k_filter(LOGITS, 2))
+    assert kept.tolist() == [False, True, False, True, False]
+    assert np.array_equal(top_k_filter(LOGITS, 10), LOGITS)
+
+
+def test_top_p_keeps_the_smallest_set_reaching_p():
+    # sorted: 0.4, 0.25, 0.2, 0.1, 0.05 -> cumulative 0.4, 0.65, 0.85, ...
+    assert np.isfinite(top_p_filter(LOGITS, 0.6)).tolist() == [False, True, False, True, False]
+    assert np.isfinite(top_p_filter(LOGITS, 0.85)).tolist() == [False, True, False, True, True]
+    assert np.isfinite(top_p_filter(LOGITS, 0.1)).tolist() == [False, True, False, False, False]
+    assert np.array_equal(top_p_filter(LOGITS, 1.0), LOGITS)
+
+
+def test_greedy_takes_the_argmax_and_sampling_follows_the_probabilities():
+    assert sample_token(LOGITS, temperature=0) == 1
+    rng = np.random.default_rng(0)
+    draws = [sample_token(LOGITS, temperature=1.0, rng=rng) for _ in range(4000)]
+    np.testing.assert_allclose(np.bincount(draws, minlength=5) / 4000, np.exp(LOGITS), atol=0.03)
+    assert set(sample_token(LOGITS, top_k=2, rng=rng) for _ in range(200)) == {1, 3}
+
+
+def test_low_temperature_sharpens_the_distribution():
+    rng = np.random.default_rng(1)
+    cold = [sample_token(LOGITS, temperature=0.1, rng=rng) for _ in range(500)]
+    assert np.mean(np.array(cold) == 1) > 0.95
+
+
+@pytest.fixture(scope="module")
+def model():
+    seed_everything(3)
+    m = GPT(GPTConfig(vocab_size=40, block_size=24, n_layer=2, n_head=2, n_embd=32))
+    m.set_train(False)
+    return m
+
+
+@pytest.fixture(scope="module")
+def generators(model):
+    """Compiling takes seconds, so the tests share one generator of each kind."""
+    return Generator(model, use_cache=True), Generator(model, use_cache=False)
+
+
+@pytest.mark.parametrize("prompt_length, new_tokens", [(1, 20), (5, 30)])  # the second crosses block_size
+def test_kv_cache_output_equals_full_recomputation(generators, prompt_length, new_tokens):
+    prompt = list(range(7, 7 + prompt_length))
+    with_cache, without_cache = generators
+    for temperature in (0, 1.0):  # greedy, and sampling with the same seed
+        cached = with_cache.generate(prompt, new_tokens, temperature, seed=11)
+        assert cached == without_cache.generate(prompt, new_tokens, temperature, seed=11)
+    assert len(set(cached)) > 5  # the sampled sequence varies, so the comparison means something
+
+
+def test_kv_cache_logits_match_the_forward_pass(model):
+    import mindspore as ms
+
+    tokens = np.zeros((1, model.config.block_size), np.int32)  # a 3-token prompt, then padding
+    tokens[0, :6] = [3, 14, 15, 9, 2, 6]
+    full = model(ms.Tensor(tokens[:, :6])).asnumpy()[0]
+    prefill_logits, k, v = model.prefill(ms.Tensor(tokens))
+    np.testing.assert_allclose(prefill_logits.asnumpy()[0, :3], full[:3], atol=1e-5)
+    for pos in range(3, 6):
+        logits, k, v = model.decode_step(ms.Tensor(tokens[:, pos:pos + 1]), ms.Tensor(pos, ms.int32), k, v)
+        np.testing.assert_allclose(logits.asnumpy()[0, 0], full[pos], atol=1e-5)
+
+
+def test_sampling_with_a_seed_repeats_and_streams_every_token(generators):
+    streamed = []
+    generator = generators[0]
+    first = generator.generate([1], 15, temperature=1.0, top_p=0.9, seed=5, on_token=streamed.append)
+    assert first == generator.generate([1], 15, temperature=1.0, top_p=0.9, seed=5)
+    assert streamed == first
+
+
+def test_generation_stops_before_a_stop_token(generators):
+    free = generators[0].generate([1], 20, temperature=0)
+    stop = free[5]
+    stopped = generators[0].generate([1], 20, temperature=0, stop_ids=(stop,))
+    assert stopped == free[: free.index(stop)]
+
+
+def test_empty_prompt_is_refused(generators):
+    with pytest.raises(ValueError, match="the prompt is empty"):
+        generators[0].generate([], 5)

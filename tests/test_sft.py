@@ -1,0 +1,67 @@
+"""Chat tuning: packed batches train only on assistant tokens, and SFT lowers exactly that loss."""
+
+import numpy as np
+import pytest
+import mindspore as ms
+
+from minigpt.chat import render_conversation
+from minigpt.device import seed_everything
+from minigpt.model import GPT, GPTConfig
+from minigpt.sft import IGNORE, ChatData
+from minigpt.tinychat import generate_examples
+from minigpt.tokenizer import CharTokenizer
+from minigpt.train import Trainer, TrainConfig, loss_function
+
+CONVERSATION = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"},
+                {"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}]
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return CharTokenizer.train("".join(chr(c) for c in range(32, 127)))
+
+
+def test_packed_rows_train_only_on_assistant_tokens(tokenizer):
+    data = ChatData(tokenizer, [CONVERSATION], [CONVERSATION])
+    ids, mask = render_conversation(tokenizer, CONVERSATION)
+    x, y = data.batch("train", 2, 2 * len(ids), np.random.default_rng(0))
+    n = len(ids) - 1
+    assert x.shape == y.shape == (2, 2 * len(ids))
+    np.testing.assert_array_equal(x[0, :n], ids[:-1])  # first conversation of the row
+    np.testing.assert_array_equal(x[0, n:2 * n], ids[:-1])  # a second one packed behind it
+    assert (x[0, 2 * n:] == tokenizer.pad_id).all() and (y[0, 2 * n:] == IGNORE).all()
+    trained = y[0, :n] != IGNORE
+    np.testing.assert_array_equal(trained, np.array(mask[1:]) == 1)
+    assert tokenizer.decode(y[0, :n][trained]) == "yo<|end|>4<|end|>"
+
+
+def test_a_conversation_longer_than_the_block_is_refused(tokenizer):
+    data = ChatData(tokenizer, [CONVERSATION], [CONVERSATION])
+    with pytest.raises(ValueError, match="does not fit in block_size 8"):
+        data.batch("train", 1, 8, np.random.default_rng(0))
+
+
+def test_sft_lowers_the_loss_on_assistant_tokens_only(tokenizer, tmp_path):
+    train = [e["messages"] for e in generate_examples("train", 200, seed=0)]
+    test = [e["messages"] for e in generate_examples("test", 40, seed=0)]
+    data = ChatData(tokenizer, train, test)
+    seed_everything(0)
+    model = GPT(GPTConfig(vocab_size=tokenizer.vocab_size, block_size=128, n_layer=1, n_head=2, n_embd=32))
+    evaluate = ms.jit(loss_function(model))
+    # The same validation rows scored two ways: on the assistant's tokens (what SFT trains)
+    # and on the user's tokens (never a target).
+    x, assistant_targets = data.batch("val", 16, 128, np.random.default_rng(0))
+    next_tokens = np.concatenate([x[:, 1:], np.full((16, 1), tokenizer.pad_id)], axis=1)
+    is_user_text = (assistant_targets == IGNORE) & (x != tokenizer.pad_id) & (next_tokens > 5)
+    user_targets = np.where(is_user_text, next_tokens, IGNORE).astype(np.int32)
+
+    def losses():
+        model.set_train(False)
+        return [float(evaluate(ms.Tensor(x), ms.Tensor(t)).asnumpy()) for t in (assistant_targets, user_targets)]
+
+    assistant_before, user_before = losses()
+    cfg = TrainConfig(iters=60, batch_size=8, lr=1e-2, min_lr=1e-3, warmup_iters=3, eval_interval=60, eval_iters=2)
+    Trainer(model, tokenizer, data, cfg, tmp_path, progress=False).train()
+    assistant_after, user_after = losses()
+    assert assistant_after < assistant_before - 1.0
+    assert user_before - user_after < 0.5 * (assistant_before - assistant_after)

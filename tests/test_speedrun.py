@@ -1,0 +1,100 @@
+"""The main job end to end on a tiny budget, its resume rules, and the chat CLI driven through stdin."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from minigpt.speedrun import Speedrun, SpeedrunConfig
+from minigpt.tinychat import SKILLS
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    cfg = SpeedrunConfig(name="tiny", out_root=str(tmp_path_factory.mktemp("runs")), size="tiny")
+    report = Speedrun(cfg, progress=False).run()
+    return cfg, report
+
+
+def test_the_speedrun_writes_a_full_report_card(run):
+    cfg, report = run
+    run_dir = cfg.run_dir
+    for name in ("report.md", "report.json", "loss_curve.png", "run.json", "tinychat/train.jsonl",
+                 "tinychat/test.jsonl", "pretrain/checkpoint/model.ckpt", "sft/checkpoint/model.ckpt"):
+        assert (run_dir / name).exists(), name
+    assert list(report["stages"]) == ["data", "tokenizer", "pretrain", "sft", "evaluate", "report"]
+    for model in ("pretrained only", "chat-tuned"):
+        accuracy = report["accuracy"][model]
+        assert set(accuracy["per_skill"]) == set(SKILLS)
+        assert sum(accuracy["counts"].values()) == 40
+        assert 0.0 <= accuracy["overall"] <= 1.0
+    markdown = (run_dir / "report.md").read_text()
+    assert "| **overall** |" in markdown and "## Sample conversations" in markdown
+    assert report["model"]["parameters"] > 0 and report["iterations"] == {"pretrain": 10, "sft": 10}
+
+
+def test_running_again_resumes_and_other_options_are_refused(run, capsys):
+    cfg, report = run
+    again = Speedrun(cfg, progress=False).run()
+    assert "done so far: data, tokenizer, pretrain, sft, evaluate, report" in capsys.readouterr().out
+    assert again == report
+    other = SpeedrunConfig(name=cfg.name, out_root=cfg.out_root, size="tiny", seed=1)
+    with pytest.raises(ValueError, match="holds a run with other options .* add --fresh"):
+        Speedrun(other)
+
+
+def test_an_interrupted_stage_resumes_from_its_checkpoint(run, tmp_path, monkeypatch):
+    import shutil
+
+    from minigpt import speedrun
+    from minigpt.train import Trainer
+
+    cfg, _ = run
+    copy = SpeedrunConfig(name=cfg.name, out_root=str(tmp_path), size="tiny")
+    shutil.copytree(cfg.run_dir, copy.run_dir)
+    shutil.rmtree(copy.run_dir / "sft")
+    manifest = json.loads((copy.run_dir / "run.json").read_text())
+    manifest["config"] = {**manifest["config"], "out_root": str(tmp_path)}
+    manifest["stages"] = {k: v for k, v in manifest["stages"].items() if k in ("data", "tokenizer", "pretrain")}
+    (copy.run_dir / "run.json").write_text(json.dumps(manifest))
+
+    class CtrlCAfterFourSteps(Trainer):
+        def _compile_train_step(self):
+            step, calls = super()._compile_train_step(), []
+
+            def interrupted(*args):
+                calls.append(1)
+                if len(calls) > 4:
+                    raise KeyboardInterrupt
+                return step(*args)
+
+            return interrupted
+
+    monkeypatch.setattr(speedrun, "Trainer", CtrlCAfterFourSteps)
+    with pytest.raises(KeyboardInterrupt):
+        Speedrun(copy, progress=False).run()
+    assert json.loads((copy.run_dir / "sft" / "checkpoint" / "state.json").read_text())["step"] == 4
+    monkeypatch.setattr(speedrun, "Trainer", Trainer)
+    report = Speedrun(copy, progress=False).run()
+    steps = [json.loads(line)["step"] for line in (copy.run_dir / "sft" / "metrics.jsonl").read_text().splitlines()]
+    assert steps == list(range(1, 11)) and report["iterations"]["sft"] == 10
+
+
+def test_chat_cli_through_stdin(run):
+    cfg, _ = run
+    commands = "hello\n/temp 0.5\n/temp hot\n/reset\n/nope\nWhat is 2 + 2?\n/quit\n"
+    env = {**os.environ, "GLOG_v": "3"}
+    result = subprocess.run([sys.executable, "-m", "minigpt", "chat", "--checkpoint", str(cfg.run_dir / "sft"),
+                             "--max-new-tokens", "8"], input=commands, capture_output=True, text=True,
+                            cwd=ROOT, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert out.count("bot> ") == 2
+    assert "(temperature 0.5)" in out and "(usage: /temp X" in out
+    assert "(conversation cleared)" in out and "(unknown command /nope" in out
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,178 @@
+"""Tests for minigpt.tinychat: answers recomputed from the questions, a held-out split
+that shares nothing with train, determinism, sizes, and the JSONL round trip."""
+
+import json
+import re
+import string
+from collections import Counter
+
+import pytest
+
+from minigpt.chat import render_conversation
+from minigpt.tinychat import (
+    FACTS,
+    NAMES,
+    SKILLS,
+    WORDS,
+    final_answer,
+    generate_examples,
+    is_correct,
+    make_tinychat,
+    prompt_messages,
+    read_jsonl,
+    split_of,
+    write_jsonl,
+)
+from minigpt.tokenizer import CharTokenizer
+
+FACT_QUESTIONS = {"name": "name", "color": "color", "pet": "pet", "city": "live|home", "number": "number"}
+FACT_ANSWERS = {"name": "Your name is {}.", "color": "Your favourite color is {}.", "pet": "Your pet is a {}.",
+                "city": "You live in {}.", "number": "Your lucky number is {}."}
+WORD_SET, NAME_SET = set(WORDS), set(NAMES)
+VALUES = WORD_SET | NAME_SET | {str(v) for fact in FACTS.values() for v in fact.values}
+
+
+@pytest.fixture(scope="module")
+def train():
+    return generate_examples("train", 20000)
+
+
+@pytest.fixture(scope="module")
+def test():
+    return generate_examples("test", 1000)
+
+
+def solve(example):
+    """(content key, expected answer), worked out from the user's text alone."""
+    skill, messages = example["skill"], example["messages"]
+    question = messages[0]["content"]
+    numbers = [int(x) for x in re.findall(r"\d+", question)]
+    tokens = re.findall(r"[A-Za-z]+", question)
+    words = [w for w in tokens if w in WORD_SET]
+    names = [w for w in tokens if w in NAME_SET]
+    if skill == "add":
+        a, b = numbers
+        return (a, b), str(a + b)
+    if skill == "subtract":  # "Subtract b from a" names b first; a >= b always
+        return (max(numbers), min(numbers)), str(max(numbers) - min(numbers))
+    if skill == "compare":
+        op = "smaller" if "smaller" in question else "bigger"
+        return (*numbers, op), str(min(numbers) if op == "smaller" else max(numbers))
+    if skill in ("reverse", "spell", "count", "upper"):
+        (word,) = words
+        return (word,), {"reverse": word[::-1], "spell": "-".join(word), "count": str(len(word)),
+                         "upper": word.upper()}[skill]
+    if skill == "memory":
+        assert messages[1]["content"] == "OK, I will remember that."
+        asked = messages[2]["content"]
+        (kind,) = [k for k, pattern in FACT_QUESTIONS.items() if re.search(pattern, asked)]
+        (value,) = [v for v in FACTS[kind].values if re.search(rf"\b{v}\b", question)]
+        assert str(value) not in asked  # the answer must come from the earlier turn
+        return (kind, value), FACT_ANSWERS[kind].format(value)
+    (name,) = names
+    if skill == "greet":
+        return (name,), f"Hello, {name}! How can I help?"
+    assert skill == "identity"
+    return (name,), f"Nice to meet you, {name}. I am MiniGPT."
+
+
+def shape(example):
+    """The phrasing of the user's turns, with numbers and words/names/values blanked out."""
+    text = " | ".join(m["content"] for m in prompt_messages(example) if m["role"] == "user")
+    return re.sub(r"[A-Za-z0-9]+", lambda m: "_" if m.group() in VALUES else m.group(), text)
+
+
+def test_answers_are_right(train, test):
+    for example in test + train[:3000]:
+        key, answer = solve(example)
+        assert final_answer(example) == answer, example
+
+
+def test_split_is_held_out(train, test):
+    """No (prompt, answer) pair and no content key of the test split occurs in train."""
+    def pairs(examples):
+        return {(json.dumps(prompt_messages(e)), final_answer(e)) for e in examples}
+
+    def keys(examples):
+        return {(e["skill"], solve(e)[0]) for e in examples}
+
+    assert not pairs(train) & pairs(test)
+    assert not keys(train) & keys(test)
+    assert {split_of(*k) for k in keys(train)} == {"train"} and {split_of(*k) for k in keys(test)} == {"test"}
+    # ...yet every test question is phrased like some training question.
+    assert {shape(e) for e in test} <= {shape(e) for e in train}
+
+
+def test_skills_are_balanced_in_both_splits(train, test):
+    assert Counter(e["skill"] for e in train) == {skill: 2000 for skill in SKILLS}
+    assert Counter(e["skill"] for e in test) == {skill: 100 for skill in SKILLS}
+    assert [e["skill"] for e in test[:len(SKILLS)]] == list(SKILLS)
+    for skill in SKILLS:  # keys are used in rounds: none twice before all once
+        uses = Counter(solve(e)[0] for e in test if e["skill"] == skill).values()
+        assert max(uses) - min(uses) <= 1
+
+
+def test_conversations_are_short_and_ascii(train, test):
+    tokenizer = CharTokenizer.train(string.printable)
+    lengths = [len(render_conversation(tokenizer, e["messages"])[0]) for e in train + test]
+    assert max(lengths) < 128  # fits a block of 128 (the promise is < 200)
+    assert sum(n < 100 for n in lengths) > 0.9 * len(lengths)
+    assert all(m["content"].isascii() for e in train + test for m in e["messages"])
+
+
+def test_deterministic():
+    first = generate_examples("train", 300, seed=1)
+    assert first == generate_examples("train", 300, seed=1)
+    assert first != generate_examples("train", 300, seed=2)
+    assert generate_examples("test", 50, seed=1) == generate_examples("test", 50, seed=1)
+
+
+@pytest.mark.parametrize("split, n, error", [
+    ("valid", 10, "split must be one of 'train', 'test'"),
+    ("train", 0, "positive integer"),
+    ("train", -5, "positive integer"),
+    ("train", 2.5, "positive integer"),
+    ("test", True, "positive integer"),
+])
+def test_bad_arguments(split, n, error):
+    with pytest.raises(ValueError, match=error):
+        generate_examples(split, n)
+
+
+def test_scoring_helpers():
+    example = {"messages": [{"role": "user", "content": "My name is Ana."},
+                            {"role": "assistant", "content": "OK, I will remember that."},
+                            {"role": "user", "content": "What is my name?"},
+                            {"role": "assistant", "content": "Your name is Ana."}], "skill": "memory"}
+    assert final_answer(example) == "Your name is Ana."
+    assert prompt_messages(example) == example["messages"][:3]
+    assert is_correct(example, "  Your name is Ana.\n")
+    assert not is_correct(example, "Your name is Ana")
+    assert not is_correct(example, "your name is ana.")
+    with pytest.raises(ValueError, match="does not end with an assistant message"):
+        final_answer({"messages": example["messages"][:3]})
+
+
+def test_jsonl_round_trip_through_datasets(tmp_path):
+    train_path, test_path = make_tinychat(tmp_path / "tinychat", n_train=40, n_test=20, seed=3)
+    assert (train_path.name, test_path.name) == ("train.jsonl", "test.jsonl")
+    assert read_jsonl(train_path) == generate_examples("train", 40, seed=3)
+    assert read_jsonl(test_path) == generate_examples("test", 20, seed=3)
+    assert len(test_path.read_text().splitlines()) == 20
+    chat = [{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}]
+    assert read_jsonl(write_jsonl(chat, tmp_path / "other.jsonl")) == chat  # any chat data, no "skill" needed
+
+
+@pytest.mark.parametrize("text, error", [
+    ("not json\n", "not a JSON-lines file"),
+    ('{"text": "hi"}\n', "line 1: not a"),
+    ('{"messages": [{"role": "user", "content": "a"}]}\n{"messages": [{"role": "bot", "content": "b"}]}\n',
+     "line 2: .*unknown role 'bot'"),
+])
+def test_read_jsonl_errors(tmp_path, text, error):
+    path = tmp_path / "data.jsonl"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=error):
+        read_jsonl(path)
+    with pytest.raises(FileNotFoundError, match="not found"):
+        read_jsonl(tmp_path / "missing.jsonl")
