@@ -103,8 +103,8 @@ def build_parser():
     speedrun.add_argument("--out-root", default="runs", help="where runs are kept (default runs)")
     speedrun.add_argument("--size", choices=["tiny", "small"], default="small",
                           help="small: the real run (default); tiny: a seconds-long smoke test")
-    speedrun.add_argument("--time-budget", type=float, default=14.0,
-                          help="minutes for the two training stages together (default 14)")
+    speedrun.add_argument("--time-budget", type=float, default=12.0,
+                          help="minutes for the two training stages together (default 12)")
     speedrun.add_argument("--fresh", action="store_true", help="delete an earlier run of this name first")
     speedrun.add_argument("--seed", type=int, default=1337, help="random seed (default 1337)")
     speedrun.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -174,32 +174,15 @@ def cmd_train(args):
     print(f"checkpoint: {out / CHECKPOINT_DIR}; metrics: {out / 'metrics.jsonl'}")
 
 
-def stream_sample(model, tokenizer, prompt, args, out=None):
-    """Print the prompt, then the continuation as it is generated."""
-    from minigpt.generate import Generator, TextStream
-
-    out = out or sys.stdout
-
-    def show(piece):
-        out.write(piece)
-        out.flush()
-
-    show(prompt)
-    stream = TextStream(tokenizer, show)
-    Generator(model, use_cache=not args.no_cache).generate(
-        [tokenizer.bos_id] + tokenizer.encode(prompt), args.max_new_tokens, args.temperature, args.top_k,
-        args.top_p, stop_ids=(tokenizer.end_id,), seed=args.seed, on_token=stream)
-    stream.flush()
-    show("\n")
-
-
 def cmd_sample(args):
+    from minigpt.generate import print_sample
     from minigpt.train import load_checkpoint
 
     check_sampling_options(args)
     model, tokenizer, _ = load_checkpoint(args.checkpoint)
     tokenizer.encode(args.prompt)  # a character the tokenizer cannot encode fails here, clearly
-    stream_sample(model, tokenizer, args.prompt, args)
+    print_sample(model, tokenizer, args.prompt, args.max_new_tokens, args.temperature, args.top_k, args.top_p,
+                 args.seed, use_cache=not args.no_cache)
 
 
 CHAT_HELP = """commands: /reset forgets the conversation, /temp X sets the sampling temperature

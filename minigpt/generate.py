@@ -9,6 +9,8 @@ each new token cost one position instead of the whole context. The cache has a
 fixed length (block_size), so one compiled graph serves every step.
 """
 
+import sys
+
 import numpy as np
 import mindspore as ms
 
@@ -54,7 +56,7 @@ class _Compiled(ms.nn.Cell):
     """One method of the model as a compiled graph; shapes are fixed, so it compiles once."""
 
     def __init__(self, model, method):
-        super().__init__()
+        super().__init__(auto_prefix=False)  # keep the model's parameter names as they are
         self.model = model
         self.method = method
         self.construct = ms.jit(self.construct)
@@ -156,3 +158,21 @@ class TextStream:
         if len(text) > self.shown:
             self.on_text(text[self.shown:])
             self.shown = len(text)
+
+
+def print_sample(model, tokenizer, prompt, max_new_tokens=200, temperature=0.8, top_k=None, top_p=None,
+                 seed=None, use_cache=True, out=None):
+    """Print `prompt`, then its continuation as it is generated (until <|end|> or max_new_tokens)."""
+    out = out or sys.stdout
+
+    def show(piece):
+        out.write(piece)
+        out.flush()
+
+    show(prompt)
+    stream = TextStream(tokenizer, show)
+    Generator(model, use_cache=use_cache).generate(
+        [tokenizer.bos_id] + tokenizer.encode(prompt), max_new_tokens, temperature, top_k, top_p,
+        stop_ids=(tokenizer.end_id,), seed=seed, on_token=stream)
+    stream.flush()
+    show("\n")

@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import mindspore as ms
 from mindspore import ops
-from mindspore.experimental.optim import AdamW
 from tqdm.auto import tqdm
 
 from minigpt.model import GPT, GPTConfig, cross_entropy_loss
+from minigpt.optim import AdamW
 from minigpt.tokenizer import load_tokenizer
 
 CHECKPOINT_DIR = "checkpoint"
@@ -119,9 +119,7 @@ class Trainer:
         self.progress = progress
         self.step = 0  # number of completed updates
         self.history = []  # one dict per logged step, also written to metrics.jsonl
-        self.optimizer = AdamW(
-            parameter_groups(model, cfg.weight_decay), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=1e-8
-        )
+        self.optimizer = AdamW(parameter_groups(model, cfg.weight_decay), betas=(cfg.beta1, cfg.beta2), eps=1e-8)
         self._train_step = self._compile_train_step()
         self._eval_step = ms.jit(loss_function(model))
 
@@ -132,7 +130,7 @@ class Trainer:
         running it op by op. With grad_accum > 1 the loop over micro-batches is
         unrolled inside the graph and the gradients are averaged. The learning
         rate is an input of the graph: set from outside (`Parameter.set_data`),
-        the compiled graph would keep the value it was compiled with.
+        a compiled graph keeps the value it was compiled with.
         """
         grad_fn = ms.value_and_grad(loss_function(self.model), None, self.optimizer.parameters)
         accum, clip, optimizer = self.cfg.grad_accum, self.cfg.grad_clip, self.optimizer
@@ -149,9 +147,7 @@ class Trainer:
                 grads = hyper_map(ops.partial(ops.mul, 1.0 / accum), grads)
             if clip > 0:
                 grads = ops.clip_by_global_norm(grads, clip)
-            for group_lr in optimizer.lrs:
-                ops.assign(group_lr, lr)
-            optimizer(grads)
+            optimizer(grads, lr)
             return loss
 
         return ms.jit(train_step)

@@ -93,3 +93,8 @@ def test_generation_stops_before_a_stop_token(generators):
 def test_empty_prompt_is_refused(generators):
     with pytest.raises(ValueError, match="the prompt is empty"):
         generators[0].generate([], 5)
+
+
+def test_a_generator_leaves_the_models_parameter_names_alone(model, generators):
+    # Checkpoints are keyed by these names: wrapping the model for compilation must not prefix them.
+    assert [p.name for p in model.get_parameters()][:2] == ["wte.embedding_table", "wpe.embedding_table"]
