@@ -98,3 +98,19 @@ def test_chat_cli_through_stdin(run):
     assert "(temperature 0.5)" in out and "(usage: /temp X" in out
     assert "(conversation cleared)" in out and "(unknown command /nope" in out
     assert "Traceback" not in result.stderr
+
+
+def test_the_notebook_chat_widget_answers_and_resets(run):
+    from minigpt.chat import ChatSession, chat_widget
+    from minigpt.train import load_checkpoint
+
+    cfg, _ = run
+    model, tokenizer, _ = load_checkpoint(cfg.run_dir / "sft")
+    session = ChatSession(model, tokenizer, max_new_tokens=6)
+    widget = chat_widget(session)
+    log, (box, reset) = widget.children[0], widget.children[1].children
+    box.value = "Hi, I am <Ana>."  # what pressing Enter does with continuous_update off
+    assert log.value.startswith("<b>you</b>: Hi, I am &lt;Ana&gt;.<br><b>bot</b>: ")
+    assert box.value == "" and [m["role"] for m in session.messages] == ["user", "assistant"]
+    reset.click()
+    assert log.value == "" and session.messages == []
