@@ -86,6 +86,7 @@ def build_parser():
     sample.add_argument("--checkpoint", required=True, help="a run directory or its checkpoint/ directory")
     sample.add_argument("--prompt", default="", help="text to continue (default: start from <|bos|>)")
     add_sampling_options(sample)
+    sample.add_argument("--no-cache", action="store_true", help="recompute the whole context at every step (slow)")
 
     chat = commands.add_parser("chat", parents=[common], help="talk to a chat-tuned checkpoint",
                                description="Talk to a chat-tuned model; replies stream as they are generated. "
@@ -119,7 +120,6 @@ def add_sampling_options(parser, temperature=0.8, max_new_tokens=200):
     parser.add_argument("--top-k", type=int, default=None, help="sample only among the k most likely tokens")
     parser.add_argument("--top-p", type=float, default=None, help="sample only within probability mass p (nucleus)")
     parser.add_argument("--seed", type=int, default=None, help="seed for reproducible samples")
-    parser.add_argument("--no-cache", action="store_true", help="recompute the whole context at every step (slow)")
 
 
 def check_sampling_options(args):
@@ -153,9 +153,9 @@ def cmd_train(args):
         raise ValueError(f"--resume: no checkpoint in {out}")
     documents = load_documents(args.data, args.text_column)
     if args.resume:
-        from minigpt.train import load_checkpoint
+        from minigpt.tokenizer import load_tokenizer
 
-        _, tokenizer, _ = load_checkpoint(out)
+        tokenizer = load_tokenizer(out / CHECKPOINT_DIR / "tokenizer.json")  # the run's own tokenizer
         data = train_val_split(tokenize_documents(documents, tokenizer), args.val_fraction)
         trainer = Trainer.resume(out, data, cfg, progress=not args.no_progress)
         print(f"resuming {out} at step {trainer.step} of {cfg.iters}")
@@ -189,7 +189,7 @@ CHAT_HELP = """commands: /reset forgets the conversation, /temp X sets the sampl
 (0 = always the most likely token), /quit leaves (so do Ctrl-D and Ctrl-C)"""
 
 
-def cmd_chat(args, stdin=None):
+def cmd_chat(args):
     from minigpt.chat import ChatSession
     from minigpt.train import load_checkpoint
 

@@ -163,11 +163,12 @@ class Speedrun:
 
     def evaluate(self):
         test = self.tinychat("test")
+        chats = self.chat_data(load_tokenizer(self.dir / "tokenizer.json"))  # both stages share it
         results = {"losses": [], "accuracy": {}}
         for label, stage in (("pretrained only", "pretrain"), ("chat-tuned", "sft")):
             model, tokenizer, _ = load_checkpoint(self.dir / stage)
             results["accuracy"][label] = exact_match(model, tokenizer, test, self.progress)
-            loss = mean_loss(ms.jit(loss_function(model)), self.chat_data(tokenizer), "val",
+            loss = mean_loss(ms.jit(loss_function(model)), chats, "val",
                              self.size["batch_size"], model.config.block_size, 10, seed=0)
             results["losses"].append({"model": label, "data": "TinyChat test (assistant tokens)", "loss": loss})
             print(f"{label}: exact match {100 * results['accuracy'][label]['overall']:.1f}%, chat loss {loss:.3f}")

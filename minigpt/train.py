@@ -219,7 +219,7 @@ class Trainer:
         affordable = self.step + int(0.9 * (self.cfg.time_budget_s - elapsed) / seconds_per_step)
         if affordable < self.cfg.iters:
             tqdm.write(f"time budget {self.cfg.time_budget_s:.0f} s: training {affordable} iterations "
-                  f"instead of {self.cfg.iters} ({1000 * seconds_per_step:.0f} ms each)")
+                       f"instead of {self.cfg.iters} ({1000 * seconds_per_step:.0f} ms each)")
             self.cfg.iters = max(self.step + 1, affordable)
 
     def _log(self, record):
@@ -258,8 +258,9 @@ class Trainer:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         ms.save_checkpoint(self.model, str(tmp / "model.ckpt"))
+        model_names = {p.name for p in self.model.get_parameters()}  # already in model.ckpt
         optimizer_state = [{"name": p.name, "data": p} for p in self.optimizer.get_parameters()
-                           if not p.name.startswith(tuple(self._model_param_names()))]
+                           if p.name not in model_names]
         ms.save_checkpoint(optimizer_state, str(tmp / "optimizer.ckpt"))
         self.tokenizer.save(tmp / "tokenizer.json")
         config = {"model": self.model.config.to_dict(), "train": asdict(self.cfg)}
@@ -273,9 +274,6 @@ class Trainer:
         os.replace(tmp, final)
         shutil.rmtree(old, ignore_errors=True)
         return final
-
-    def _model_param_names(self):
-        return {p.name for p in self.model.get_parameters()}
 
     @classmethod
     def resume(cls, out_dir, data, cfg=None, progress=True):
