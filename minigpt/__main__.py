@@ -14,6 +14,7 @@ EXAMPLES = """examples:
   python -m minigpt train --iters 500 --out runs/pydoc          # the embedded corpus
   python -m minigpt train --data notes.txt --tokenizer bpe --out runs/notes
   python -m minigpt train --out runs/pydoc --iters 1000 --resume  # train longer
+  python -m minigpt train --data-parallel 2 --batch-size 6 --out runs/dp  # 2 workers (msrun)
   python -m minigpt sample --checkpoint runs/pydoc --prompt "def "
   python -m minigpt speedrun                                      # the main job (make demo)
   python -m minigpt chat --checkpoint runs/speedrun/sft
@@ -78,6 +79,9 @@ def build_parser():
     train.add_argument("--out", default="runs/pretrain", help="run directory for checkpoints, metrics and plots")
     train.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    train.add_argument("--data-parallel", type=int, default=1, metavar="N",
+                       help="train on N data-parallel workers started with msrun, each with --batch-size rows "
+                            "(default 1: this process alone); see docs/distributed.md for several machines")
     add_model_options(train)
     add_training_options(train)
 
@@ -134,10 +138,11 @@ def check_sampling_options(args):
 
 
 def cmd_train(args):
+    from minigpt import distributed
     from minigpt.data import load_documents, tokenize_documents, train_val_split
     from minigpt.device import seed_everything
     from minigpt.model import GPT, GPTConfig
-    from minigpt.tokenizer import train_tokenizer
+    from minigpt.tokenizer import load_tokenizer, train_tokenizer
     from minigpt.train import CHECKPOINT_DIR, Trainer, TrainConfig
 
     out = Path(args.out)
@@ -151,27 +156,49 @@ def cmd_train(args):
         raise ValueError(f"{out} already holds a run: add --resume to continue it, or choose another --out")
     if args.resume and not has_checkpoint:
         raise ValueError(f"--resume: no checkpoint in {out}")
+    if args.data_parallel < 1:
+        raise ValueError(f"--data-parallel must be at least 1, got {args.data_parallel}")
+    # In msrun's processes: join the others (msrun's scheduler never returns from this).
+    workers = distributed.join(args.data_parallel) if distributed.started_by_msrun() else distributed.SINGLE
     documents = load_documents(args.data, args.text_column)
     if args.resume:
-        from minigpt.tokenizer import load_tokenizer
-
         tokenizer = load_tokenizer(out / CHECKPOINT_DIR / "tokenizer.json")  # the run's own tokenizer
-        data = train_val_split(tokenize_documents(documents, tokenizer), args.val_fraction)
-        trainer = Trainer.resume(out, data, cfg, progress=not args.no_progress)
-        print(f"resuming {out} at step {trainer.step} of {cfg.iters}")
     else:
         tokenizer = train_tokenizer(args.tokenizer, "\n".join(documents), args.vocab_size)
-        data = train_val_split(tokenize_documents(documents, tokenizer), args.val_fraction)
-        seed_everything(args.seed)
-        model = GPT(GPTConfig(vocab_size=tokenizer.vocab_size, block_size=args.block_size, n_layer=args.n_layer,
-                              n_head=args.n_head, n_embd=args.n_embd, dropout=args.dropout))
+        config = GPTConfig(vocab_size=tokenizer.vocab_size, block_size=args.block_size, n_layer=args.n_layer,
+                           n_head=args.n_head, n_embd=args.n_embd, dropout=args.dropout)
+    data = train_val_split(tokenize_documents(documents, tokenizer), args.val_fraction)
+    if args.data_parallel > 1 and not distributed.started_by_msrun():
+        return launch_workers(args, out)  # the input is valid: now start the workers, which redo the above
+    if args.resume:
+        trainer = Trainer.resume(out, data, cfg, progress=not args.no_progress, workers=workers)
+        print(f"resuming {out} at step {trainer.step} of {cfg.iters}")
+    else:
+        seed_everything(args.seed)  # the same seed on every worker: identical initial weights
+        model = GPT(config)
         print(f"model: {model.num_parameters():,} parameters; data: {len(data.train):,} training and "
               f"{len(data.val):,} validation tokens ({tokenizer.kind} tokenizer, {tokenizer.vocab_size} ids)")
-        trainer = Trainer(model, tokenizer, data, cfg, out, progress=not args.no_progress)
+        trainer = Trainer(model, tokenizer, data, cfg, out, progress=not args.no_progress, workers=workers)
     history = trainer.train()
     if history and "val_loss" in history[-1]:
         print(f"final validation loss {history[-1]['val_loss']:.4f}")
     print(f"checkpoint: {out / CHECKPOINT_DIR}; metrics: {out / 'metrics.jsonl'}")
+
+
+def launch_workers(args, out):
+    """Start this same command on N workers through msrun; each worker joins in cmd_train."""
+    from minigpt.distributed import launch_local
+
+    argv = list(args.argv)
+    if args.threads is None:  # share the cores: N workers with all cores each would fight
+        argv += ["--threads", str(max(1, (os.cpu_count() or 1) // args.data_parallel))]
+    log_dir = out / "msrun_logs"
+    print(f"starting {args.data_parallel} data-parallel workers with msrun; their logs: {log_dir}")
+    code = launch_local(args.data_parallel, ["-m", "minigpt", *argv], log_dir)
+    if code:
+        print(f"error: a data-parallel worker failed (exit status {code}): see {log_dir}/worker_*.log",
+              file=sys.stderr)
+    return code
 
 
 def cmd_sample(args):
@@ -250,11 +277,12 @@ def main(argv=None):
     # MindSpore reads GLOG_v when first imported (building the parser imports it).
     os.environ["GLOG_v"] = "1" if "--verbose" in argv else "3"
     args = build_parser().parse_args(argv)
+    args.argv = argv
     try:
         from minigpt.device import setup_device
 
         setup_device(args.device, args.threads)
-        COMMANDS[args.command](args)
+        code = COMMANDS[args.command](args)
     except (ValueError, OSError) as e:  # our errors: DataError, CheckpointError, bad values, files
         if args.verbose:
             raise
@@ -263,7 +291,7 @@ def main(argv=None):
     except KeyboardInterrupt:  # training already saved a checkpoint
         print("\ninterrupted", file=sys.stderr)
         return 130
-    return 0
+    return code or 0
 
 
 if __name__ == "__main__":

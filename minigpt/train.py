@@ -19,6 +19,7 @@ import mindspore as ms
 from mindspore import ops
 from tqdm.auto import tqdm
 
+from minigpt.distributed import SINGLE, GradientMean, agreed_min, replicas_agree
 from minigpt.model import GPT, GPTConfig, cross_entropy_loss
 from minigpt.optim import AdamW
 from minigpt.tokenizer import load_tokenizer
@@ -111,12 +112,17 @@ class Trainer:
     `data` is anything with `batch(split, batch_size, block_size, rng) -> (x, y)`
     for the splits "train" and "val": token windows for pretraining
     (`minigpt.data.TokenSplits`), packed conversations for chat tuning.
+
+    With `workers` from `minigpt.distributed.join`, this process is one of several
+    data-parallel workers: `batch_size` rows per worker, gradients averaged across
+    workers, and only rank 0 writes files and shows progress.
     """
 
-    def __init__(self, model, tokenizer, data, cfg, out_dir, progress=True):
+    def __init__(self, model, tokenizer, data, cfg, out_dir, progress=True, workers=SINGLE):
         self.model, self.tokenizer, self.data, self.cfg = model, tokenizer, data, cfg
         self.out_dir = Path(out_dir)
-        self.progress = progress
+        self.workers = workers
+        self.progress = progress and workers.is_main
         self.step = 0  # number of completed updates
         self.history = []  # one dict per logged step, also written to metrics.jsonl
         self.optimizer = AdamW(parameter_groups(model, cfg.weight_decay), betas=(cfg.beta1, cfg.beta2), eps=1e-8)
@@ -135,6 +141,7 @@ class Trainer:
         grad_fn = ms.value_and_grad(loss_function(self.model), None, self.optimizer.parameters)
         accum, clip, optimizer = self.cfg.grad_accum, self.cfg.grad_clip, self.optimizer
         hyper_map = ops.HyperMap()
+        across_workers = GradientMean(self.workers.size) if self.workers.size > 1 else None
 
         def train_step(xs, ys, lr):
             loss, grads = grad_fn(xs[0], ys[0])
@@ -145,6 +152,9 @@ class Trainer:
             if accum > 1:
                 loss = loss / accum
                 grads = hyper_map(ops.partial(ops.mul, 1.0 / accum), grads)
+            if across_workers is not None:
+                grads = across_workers(grads)
+                loss = across_workers((loss,))[0]
             if clip > 0:
                 grads = ops.clip_by_global_norm(grads, clip)
             optimizer(grads, lr)
@@ -153,15 +163,22 @@ class Trainer:
         return ms.jit(train_step)
 
     def _batches(self, split, rng, count):
-        """`count` random windows from one split, stacked as (count, batch, block)."""
-        pairs = [self.data.batch(split, self.cfg.batch_size, self.model.config.block_size, rng)
+        """`count` micro-batches of one split, stacked as (count, batch, block).
+
+        Every worker draws the whole global batch and keeps its own rows, so a run
+        on N workers sees exactly the batches of one process with N times the batch size.
+        """
+        rows, workers = self.cfg.batch_size, self.workers
+        mine = slice(workers.rank * rows, (workers.rank + 1) * rows)
+        pairs = [self.data.batch(split, rows * workers.size, self.model.config.block_size, rng)
                  for _ in range(count)]
-        return np.stack([x for x, _ in pairs]), np.stack([y for _, y in pairs])
+        return np.stack([x[mine] for x, _ in pairs]), np.stack([y[mine] for _, y in pairs])
 
     def evaluate(self):
-        """Mean loss over eval_iters fixed batches of each split."""
+        """Mean loss over eval_iters fixed batches of each split (global batches: every worker
+        computes the same numbers)."""
         self.model.set_train(False)
-        losses = {split: mean_loss(self._eval_step, self.data, split, self.cfg.batch_size,
+        losses = {split: mean_loss(self._eval_step, self.data, split, self.cfg.batch_size * self.workers.size,
                                    self.model.config.block_size, self.cfg.eval_iters, self.cfg.seed + 1)
                   for split in ("train", "val")}
         self.model.set_train(True)
@@ -170,6 +187,9 @@ class Trainer:
     def train(self):
         """Train until cfg.iters updates are done; returns the metrics history."""
         cfg = self.cfg
+        if not replicas_agree(self.model, self.workers):
+            raise RuntimeError("the workers start from different weights: create the model after "
+                               "seed_everything(seed) with the same seed on every worker")
         self.model.set_train(True)
         bar = tqdm(total=cfg.iters, initial=self.step, desc="training", unit="it",
                    disable=not self.progress, dynamic_ncols=True)
@@ -196,17 +216,21 @@ class Trainer:
                 self._log(record)
                 bar.set_postfix(loss=f"{loss:.3f}", lr=f"{lr:.1e}")
                 bar.update(1)
-                if self.step % cfg.checkpoint_interval == 0 and self.step < cfg.iters:
+                if self.step % cfg.checkpoint_interval == 0 and self.step < cfg.iters and self.workers.is_main:
                     self.save_checkpoint()
         except KeyboardInterrupt:
             bar.close()
-            path = self.save_checkpoint()
-            print(f"\ninterrupted at step {self.step}: checkpoint saved to {path}; "
-                  f"run the same command with --resume to continue")
+            if self.workers.is_main:
+                path = self.save_checkpoint()
+                print(f"\ninterrupted at step {self.step}: checkpoint saved to {path}; "
+                      f"run the same command with --resume to continue")
             return self.history
         bar.close()
-        self.save_checkpoint()
-        self.plot_loss_curve()
+        if not replicas_agree(self.model, self.workers):
+            raise RuntimeError("the workers' weights diverged during training (a bug: please report it)")
+        if self.workers.is_main:
+            self.save_checkpoint()
+            self.plot_loss_curve()
         return self.history
 
     def _budget_check_step(self):
@@ -217,6 +241,7 @@ class Trainer:
         step_ms = [r["ms_per_iter"] for r in self.history[1:]]  # the first step also compiled
         seconds_per_step = float(np.median(step_ms or [self.history[-1]["ms_per_iter"]])) / 1000
         affordable = self.step + int(0.9 * (self.cfg.time_budget_s - elapsed) / seconds_per_step)
+        affordable = int(agreed_min(affordable, self.workers))  # every worker must stop at the same step
         if affordable < self.cfg.iters:
             tqdm.write(f"time budget {self.cfg.time_budget_s:.0f} s: training {affordable} iterations "
                        f"instead of {self.cfg.iters} ({1000 * seconds_per_step:.0f} ms each)")
@@ -224,6 +249,8 @@ class Trainer:
 
     def _log(self, record):
         self.history.append(record)
+        if not self.workers.is_main:
+            return
         self.out_dir.mkdir(parents=True, exist_ok=True)
         with open(self.out_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
@@ -265,7 +292,8 @@ class Trainer:
         self.tokenizer.save(tmp / "tokenizer.json")
         config = {"model": self.model.config.to_dict(), "train": asdict(self.cfg)}
         (tmp / "config.json").write_text(json.dumps(config, indent=2))
-        state = {"step": self.step, "mindspore_rng": ms.get_rng_state().asnumpy().tolist()}
+        state = {"step": self.step, "workers": self.workers.size,
+                 "mindspore_rng": ms.get_rng_state().asnumpy().tolist()}
         (tmp / "state.json").write_text(json.dumps(state))
         old = self.out_dir / (CHECKPOINT_DIR + ".old")
         if final.exists():
@@ -276,18 +304,19 @@ class Trainer:
         return final
 
     @classmethod
-    def resume(cls, out_dir, data, cfg=None, progress=True):
+    def resume(cls, out_dir, data, cfg=None, progress=True, workers=SINGLE):
         """Continue the run saved in `out_dir`; `cfg` may change e.g. `iters` to train longer."""
         ckpt = Path(out_dir) / CHECKPOINT_DIR
         model, tokenizer, saved = load_checkpoint(ckpt)
-        trainer = cls(model, tokenizer, data, cfg or TrainConfig(**saved["train"]), out_dir, progress)
+        trainer = cls(model, tokenizer, data, cfg or TrainConfig(**saved["train"]), out_dir, progress, workers)
         optimizer_params = ms.load_checkpoint(str(ckpt / "optimizer.ckpt"))
         ms.load_param_into_net(trainer.optimizer, optimizer_params, strict_load=True)
         state = json.loads((ckpt / "state.json").read_text())
         trainer.step = state["step"]
         ms.set_rng_state(ms.Tensor(np.array(state["mindspore_rng"], dtype=np.uint8)))
         trainer.history = _read_metrics(Path(out_dir) / "metrics.jsonl", up_to_step=trainer.step)
-        (Path(out_dir) / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in trainer.history))
+        if workers.is_main:
+            (Path(out_dir) / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in trainer.history))
         return trainer
 
 
