@@ -239,20 +239,23 @@ class _Grading:
         return result
 
     def _run_steps(self, box):
-        loaded = set(proxy.ask(box, "modules"))
         for kind, item, question in plan(self.assignment, self.cells):
             if box.dead:
                 self._stop_all(box.dead)
                 return
             owner = item.question if kind == "test" else question
+            # Modules loaded before this step (instructor cells may import a forbidden module
+            # for later use): only what the question's own step imports counts against it.
+            watched = bool(owner and self.banned[owner])
+            loaded = self._modules(box) if watched else None
             if kind == "test":
                 skip = owner in self.missing or owner in self.violations
                 if not skip:
                     self.results[item.id] = self._run_test(item, box)
             else:
                 self._run_cell(box, item, question)
-            if owner and self.banned[owner] and not box.dead:
-                loaded = self._check_imports(box, owner, loaded)
+            if watched and loaded is not None and not box.dead:
+                self._check_imports(box, owner, loaded)
 
     def _run_cell(self, box, code, question):
         try:
@@ -264,17 +267,21 @@ class _Grading:
         if error and question:
             self.notes[question].append(f"your cell raised {error['type']}: {error['message'][:300]}")
 
+    @staticmethod
+    def _modules(box):
+        """The names of the modules loaded in the student process, or None if it cannot say."""
+        try:
+            return set(proxy.ask(box, "modules"))
+        except (SandboxError, proxy.StudentError):
+            return None
+
     def _check_imports(self, box, question, loaded):
         """Run-time check: modules newly imported by this question's code."""
-        try:
-            now = set(proxy.ask(box, "modules"))
-        except (SandboxError, proxy.StudentError):
-            return loaded
-        for module in sorted(now - loaded):
+        now = self._modules(box)
+        for module in sorted((now or set()) - loaded):
             for name in self.banned[question]:
                 if module == name or module.startswith(name + "."):
                     self.violations.setdefault(question, f"imported forbidden module {module!r} while running")
-        return loaded | now
 
     def _run_test(self, test, box):
         seed = zlib.crc32(test.id.encode())

@@ -192,6 +192,14 @@ def test_forbidden_names_score_zero(tmp_path, source, answer):
     assert "forbidden" in result.questions[1].message
 
 
+def test_a_forbidden_module_imported_by_an_earlier_instructor_cell_is_not_held_against_the_student(tmp_path):
+    cells = demo.demo_cells()
+    cells.insert(5, demo.code_cell("import statistics\n", grade_id="setup", solution=False, grade=False, locked=True))
+    source = demo.write(tmp_path / "src.ipynb", demo.notebook(cells))
+    result = grade_notebook(source, source, LIMITS, student="instructor")
+    assert scores(result) == {"q_square": 3, "q_softmax": 4, "q_counter": 1}
+
+
 def test_no_student_process_survives_grading(tmp_path, source):
     grade(tmp_path, source, demo.demo_cells(square=ATTACKS["fork_bomb"]))
     leftovers = []
