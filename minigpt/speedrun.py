@@ -210,12 +210,10 @@ def _last(records, key):
 
 def plot_loss_curves(pretrain, sft, path):
     """Pretraining and chat-tuning losses on one time axis."""
-    import matplotlib
+    from matplotlib.figure import Figure  # not pyplot: a notebook's inline plots stay as they are
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 4))
+    fig = Figure(figsize=(8, 4))
+    ax = fig.subplots()
     offset = len(pretrain)
     for records, start, label in ((pretrain, 0, "pretraining"), (sft, offset, "chat tuning (assistant tokens)")):
         steps = np.array([r["step"] for r in records]) + start
@@ -228,4 +226,3 @@ def plot_loss_curves(pretrain, sft, path):
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)

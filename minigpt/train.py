@@ -257,14 +257,12 @@ class Trainer:
 
     def plot_loss_curve(self, path=None):
         """Training loss per step, and train/val loss at each evaluation, as a PNG."""
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        from matplotlib.figure import Figure  # not pyplot: a notebook's inline plots stay as they are
 
         path = Path(path or self.out_dir / "loss_curve.png")
         evals = [r for r in self.history if "val_loss" in r]
-        fig, ax = plt.subplots(figsize=(7, 4))
+        fig = Figure(figsize=(7, 4))
+        ax = fig.subplots()
         ax.plot([r["step"] for r in self.history], [r["loss"] for r in self.history],
                 alpha=0.4, label="train (batch)")
         for key in ("train_loss", "val_loss"):
@@ -273,7 +271,6 @@ class Trainer:
         ax.legend()
         fig.tight_layout()
         fig.savefig(path, dpi=100)
-        plt.close(fig)
         return path
 
     # ---- checkpoints -------------------------------------------------------
