@@ -1,19 +1,30 @@
-"""Training speed and quality of the nanoGPT "baby GPT on CPU" recipe.
+"""Training speed and quality of nanoGPT's recipes, in minigpt and (optionally) PyTorch.
 
-4 layers, 4 heads, 128 dims, block 64, batch 12, character vocabulary, dropout 0,
-AdamW lr 1e-3 betas (0.9, 0.99), weight decay 0.1, 100 warmup iterations then
-cosine to 1e-4, clip 1.0, on the embedded corpus (topics joined with newlines in
-sorted key order; first 90% train, last 10% validation), so the figures compare
-with other implementations of the same recipe.
+Recipes (character vocabulary, AdamW betas (0.9, 0.99), weight decay 0.1 on
+matrices, 100 warmup iterations then cosine to lr/10, clip 1.0, on the embedded
+corpus: topics joined with newlines in sorted key order, first 90% train, last
+10% validation, so the figures compare with other implementations):
+
+    baby         nanoGPT's "baby GPT on CPU": 4 layers, 4 heads, 128 dims, block 64,
+                 batch 12, dropout 0, lr 1e-3
+    shakespeare  nanoGPT's Shakespeare GPU recipe: 6 layers, 6 heads, 384 dims,
+                 block 256, batch 64, dropout 0.2, lr 1e-3 (arithmetic dominates;
+                 run it for a few iterations: one takes seconds on a CPU)
 
     python benchmarks/train_speed.py --iters 2000
+    python benchmarks/train_speed.py --iters 2000 --compare-torch
+    python benchmarks/train_speed.py --recipe shakespeare --iters 6 --compare-torch
 
-prints one JSON line: ms_per_iter (median after warm-up), tokens_per_s,
-compile_s (the first step, which compiles the graph), peak_rss_mb, val_loss, iters.
+prints one JSON line per framework: ms_per_iter (median after warm-up),
+tokens_per_s, compile_s (minigpt: the first step, which compiles the graph),
+peak_rss_mb (of the process so far), val_loss (mean over eval batches at the
+end), iters; with --compare-torch also the ratio minigpt_ms / torch_ms. PyTorch
+(`pip install -e .[torch]`) runs first, eagerly, with as many threads as minigpt.
 """
 
 import argparse
 import json
+import os
 import resource
 import sys
 import tempfile
@@ -23,48 +34,118 @@ import numpy as np
 
 from minigpt.device import seed_everything, setup_device
 
+RECIPES = {
+    "baby": dict(n_layer=4, n_head=4, n_embd=128, block_size=64, batch_size=12, dropout=0.0, lr=1e-3),
+    "shakespeare": dict(n_layer=6, n_head=6, n_embd=384, block_size=256, batch_size=64, dropout=0.2, lr=1e-3),
+}
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--iters", type=int, default=2000, help="training iterations (default 2000)")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads for MindSpore")
-    parser.add_argument("--progress", action="store_true", help="show a progress bar")
-    args = parser.parse_args(argv)
 
-    setup_device(threads=args.threads, quiet=True)
-    from minigpt.data import load_documents, tokenize_documents, train_val_split
-    from minigpt.model import GPT, GPTConfig
-    from minigpt.tokenizer import CharTokenizer
-    from minigpt.train import Trainer, TrainConfig
+def recipe_configs(name, iters, vocab_size):
+    from minigpt.model import GPTConfig
+    from minigpt.train import TrainConfig
 
-    documents = load_documents()
-    tokenizer = CharTokenizer.train("\n".join(documents))
-    data = train_val_split(tokenize_documents(documents, tokenizer))
+    r = RECIPES[name]
+    model = GPTConfig(vocab_size=vocab_size, block_size=r["block_size"], n_layer=r["n_layer"], n_head=r["n_head"],
+                      n_embd=r["n_embd"], dropout=r["dropout"])
+    train = TrainConfig(iters=iters, batch_size=r["batch_size"], lr=r["lr"], min_lr=r["lr"] / 10,
+                        warmup_iters=min(100, iters // 10), weight_decay=0.1, beta1=0.9, beta2=0.99, grad_clip=1.0,
+                        eval_interval=iters, eval_iters=200 if name == "baby" else 2, checkpoint_interval=iters)
+    return model, train
+
+
+def peak_rss_mb():
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def summary(framework, step_ms, tokens_per_step, val_loss, iters, wall, parameters, compile_s=None):
+    median_ms = float(np.median(step_ms[10:] if len(step_ms) > 20 else step_ms[1:]))
+    result = {"framework": framework, "ms_per_iter": round(median_ms, 2),
+              "tokens_per_s": round(tokens_per_step / median_ms * 1000, 1)}
+    if compile_s is not None:
+        result["compile_s"] = compile_s
+    result.update(peak_rss_mb=peak_rss_mb(), val_loss=round(val_loss, 4), iters=iters, wall_s=round(wall, 1),
+                  parameters=parameters)
+    return result
+
+
+def run_minigpt(data, tokenizer, model_cfg, cfg, progress):
+    from minigpt.model import GPT
+    from minigpt.train import Trainer
+
     seed_everything(1337)
-    model = GPT(GPTConfig(vocab_size=tokenizer.vocab_size, block_size=64, n_layer=4, n_head=4, n_embd=128))
-    cfg = TrainConfig(iters=args.iters, batch_size=12, lr=1e-3, min_lr=1e-4, warmup_iters=100,
-                      weight_decay=0.1, beta1=0.9, beta2=0.99, grad_clip=1.0,
-                      eval_interval=args.iters, eval_iters=200, checkpoint_interval=args.iters)
+    model = GPT(model_cfg)
     with tempfile.TemporaryDirectory() as out_dir:
-        trainer = Trainer(model, tokenizer, data, cfg, out_dir, progress=args.progress)
+        trainer = Trainer(model, tokenizer, data, cfg, out_dir, progress=progress)
         start = time.perf_counter()
         history = trainer.train()
         wall = time.perf_counter() - start
     step_ms = [r["ms_per_iter"] for r in history]
-    median_ms = float(np.median(step_ms[10:] if len(step_ms) > 20 else step_ms[1:]))
-    tokens_per_step = cfg.batch_size * cfg.grad_accum * model.config.block_size
-    result = {
-        "ms_per_iter": round(median_ms, 2),
-        "tokens_per_s": round(tokens_per_step / median_ms * 1000, 1),
-        "compile_s": round(step_ms[0] / 1000, 2),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "val_loss": round(history[-1]["val_loss"], 4),
-        "iters": args.iters,
-        "wall_s": round(wall, 1),
-        "parameters": model.num_parameters(),
-    }
-    print(json.dumps(result))
-    return result
+    return summary("minigpt (MindSpore)", step_ms, cfg.batch_size * model_cfg.block_size, history[-1]["val_loss"],
+                   cfg.iters, wall, model.num_parameters(), compile_s=round(step_ms[0] / 1000, 2))
+
+
+def run_torch(data, model_cfg, cfg, threads):
+    """The same recipe in PyTorch eager, on the same batches (drawn from (seed, step) as Trainer does)."""
+    import torch
+
+    from minigpt.train import lr_at
+    from torch_gpt import TorchGPT, make_training
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(1337)
+    model = TorchGPT(model_cfg)
+    train_step, eval_loss = make_training(model, cfg)
+    step_ms = []
+    start = time.perf_counter()
+    for step in range(cfg.iters):
+        x, y = data.batch("train", cfg.batch_size, model_cfg.block_size, np.random.default_rng((cfg.seed, step)))
+        t0 = time.perf_counter()
+        train_step(x, y, lr_at(step, cfg))
+        step_ms.append(1000 * (time.perf_counter() - t0))
+    wall = time.perf_counter() - start
+    rng = np.random.default_rng(cfg.seed + 1)  # the validation batches minigpt's Trainer uses
+    for split in ("train", "val"):  # Trainer.evaluate draws train batches first, from the same generator
+        losses = [eval_loss(*data.batch(split, cfg.batch_size, model_cfg.block_size, rng))
+                  for _ in range(cfg.eval_iters)]
+    return summary(f"PyTorch {torch.__version__} eager", step_ms, cfg.batch_size * model_cfg.block_size,
+                   float(np.mean(losses)), cfg.iters, wall, sum(p.numel() for p in model.parameters()))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--recipe", choices=sorted(RECIPES), default="baby", help="model and batch (default baby)")
+    parser.add_argument("--iters", type=int, default=2000, help="training iterations (default 2000)")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for both frameworks (default: all cores)")
+    parser.add_argument("--compare-torch", action="store_true", help="also run the recipe in PyTorch and print the ratio")
+    parser.add_argument("--progress", action="store_true", help="show a progress bar")
+    args = parser.parse_args(argv)
+
+    threads = args.threads or os.cpu_count() or 1
+    setup_device(threads=threads, quiet=True)
+    from minigpt.data import load_documents, tokenize_documents, train_val_split
+    from minigpt.tokenizer import CharTokenizer
+
+    documents = load_documents()
+    tokenizer = CharTokenizer.train("\n".join(documents))
+    data = train_val_split(tokenize_documents(documents, tokenizer))
+    model_cfg, cfg = recipe_configs(args.recipe, args.iters, tokenizer.vocab_size)
+    results = []
+    if args.compare_torch:
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            parser.error("--compare-torch needs PyTorch: pip install -e '.[torch]'")
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        results.append(run_torch(data, model_cfg, cfg, threads))  # first: its idle threads cannot slow minigpt's
+        print(json.dumps(results[-1]), flush=True)
+    results.append(run_minigpt(data, tokenizer, model_cfg, cfg, args.progress))
+    print(json.dumps(results[-1]), flush=True)
+    if args.compare_torch:
+        torch_ms, minigpt_ms = results[0]["ms_per_iter"], results[1]["ms_per_iter"]
+        print(json.dumps({"recipe": args.recipe, "minigpt_ms": minigpt_ms, "torch_ms": torch_ms,
+                          "ratio": round(minigpt_ms / torch_ms, 2),
+                          "val_loss_gap": round(results[1]["val_loss"] - results[0]["val_loss"], 4)}))
+    return results
 
 
 if __name__ == "__main__":

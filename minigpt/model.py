@@ -55,6 +55,8 @@ class CausalSelfAttention(nn.Cell):
         self.c_proj = nn.Dense(
             config.n_embd, config.n_embd, weight_init=Normal(0.02 / math.sqrt(2 * config.n_layer))
         )
+        # scores = q @ k^T in one kernel, without first writing k^T out (faster on CPU).
+        self.query_key_scores = ops.BatchMatMul(transpose_b=True)
         self.attn_dropout = nn.Dropout(p=config.dropout)
         self.resid_dropout = nn.Dropout(p=config.dropout)
         # causal[i, j] is True when position i may attend to position j <= i.
@@ -65,12 +67,13 @@ class CausalSelfAttention(nn.Cell):
         """(B, T, C) -> queries, keys, values, each (B, n_head, T, head_dim)."""
         B, T, _ = x.shape
         qkv = self.c_attn(x).reshape(B, T, 3, self.n_head, self.head_dim)
-        qkv = qkv.transpose(2, 0, 3, 1, 4)
-        return qkv[0], qkv[1], qkv[2]
+        # unstack, not qkv[0], qkv[1], qkv[2]: on a CPU, each index is a slow strided copy.
+        q, k, v = ops.unstack(qkv.transpose(2, 0, 3, 1, 4))
+        return q, k, v
 
     def attend(self, q, k, v, allowed):
         """Scaled dot-product attention; `allowed` masks which keys each query sees."""
-        scores = mint.matmul(q, k.swapaxes(-2, -1)) * (1.0 / math.sqrt(self.head_dim))
+        scores = self.query_key_scores(q, k) * (1.0 / math.sqrt(self.head_dim))
         scores = scores.masked_fill(ops.logical_not(allowed), float("-inf"))
         weights = mint.nn.functional.softmax(scores, dim=-1)
         y = mint.matmul(self.attn_dropout(weights), v)  # (B, n_head, T, head_dim)
