@@ -10,19 +10,19 @@ Skills (one example each):
     add        What is 7 plus 5?                       -> 12
     subtract   Subtract 4 from 19.                     -> 15
     compare    Which is bigger, 42 or 17?              -> 42
-    reverse    Write cat backwards.                    -> tac
-    spell      How do you spell cat?                   -> c-a-t
-    count      How many letters are in house?          -> 5
-    upper      Write cat in capital letters.           -> CAT
-    memory     My name is Ana. / OK, I will remember that. / What is my name?
-                                                       -> Your name is Ana.
-    greet      Hi, I am Ana.                           -> Hello, Ana! How can I help?
-    identity   I am Ana. Who are you?                  -> Nice to meet you, Ana. I am MiniGPT.
+    reverse    Write tavo backwards.                   -> ovat
+    spell      How do you spell tavo?                  -> t-a-v-o
+    count      How many letters are in mirek?          -> 5
+    upper      Write tavo in capital letters.          -> TAVO
+    memory     My name is Suna. / OK, I will remember that. / What is my name?
+                                                       -> Your name is Suna.
+    greet      Hi, I am Suna.                          -> Hello, Suna! How can I help?
+    identity   I am Suna. Who are you?                 -> Nice to meet you, Suna. I am MiniGPT.
 
 Designed to be learnable: operands are small (sums and differences of 0..20,
-never negative; comparisons of two different numbers 0..99), words are 3-5
-lowercase letters from the built-in WORDS, every answer follows one fixed
-template per skill, everything is ASCII, and every conversation renders to
+never negative; comparisons of two different numbers 0..99), words and names
+are made up (3-5 letters, so they must be read, not recalled: see
+`made_up_words`), every answer follows one fixed template per skill, everything is ASCII, and every conversation renders to
 fewer than 128 tokens with a character tokenizer (under 100 for most).
 
 The split. Each example is built from a *content key*: the operands (a, b) of
@@ -42,6 +42,7 @@ common chat form; any JSONL of that form works with `read_jsonl`.
 import hashlib
 import json
 import random
+import re
 import tempfile
 from dataclasses import dataclass
 from functools import cache
@@ -53,33 +54,101 @@ from minigpt.chat import check_messages
 SPLITS = ("train", "test")
 TEST_PERCENT = 10
 
-WORDS = tuple("""
-    ant apple arm baby bag ball band bank bark bath bean bear bed bee bell belt bike bird boat
-    body bone book boot bowl box boy bread brick bus cake calm camp card cart cat chair chalk
-    cheek chess child chin city clay clock cloud coat coin cold cook corn cow crab crow cup dark
-    deer desk dish dog doll door dove dream dress drum duck dust ear earth egg farm fern field
-    fig film fire fish flag floor flute fly foam fog food foot fork fox frog fruit game gate
-    gift girl glass glove goat grape grass hand hat heart hill home honey horse hour house ice
-    ink iron jam jar jelly juice key king kite lake lamp leaf lemon lion lip lunch map maple
-    milk mint moon moth mouse mud music nail nest net night nose nut oak ocean olive owl paint
-    pan paper park pea peach pear pen piano pig pine plant plate plum pond pot queen quiz rain
-    river road robot rock roof room rope rose salt sand scarf sea seed sheep shell ship shirt
-    shoe sky smile snow sock song soup spoon star stone storm sugar sun swan table tea teeth
-    tent tiger toast toe tooth town toy train tree truck van vase wall water whale wheel wind
-    wing wolf wood wool yard zebra zoo
-""".split())
-
-NAMES = tuple("""
-    Ada Adam Alex Ali Amir Ana Anna Ben Bob Carl Chen Chloe Dan Dara Dave Eli Ella Emma Eva Ezra
-    Finn Gia Gus Hana Hugo Ian Ida Ines Ivan Jack Jade Jane Jin Joe Jon Juan Kai Kate Kim Kofi
-    Lars Lea Leo Lily Lina Liam Lou Luca Lucy Maya Max Mia Mila Nia Nick Nina Noah Nora Olga
-    Omar Otto Paul Pia Raj Ravi Rosa Ruby Ryan Sam Sara Sean Sofia Tara Ted Tia Tom Uma Vera Wei
-    Wes Yara Yuki Zara Zoe Amy Ari Bea Cleo Dina Ema Fay Gil Hal Ike Ivy Jay Kurt Lev Mo Ned
-    Oli Pat
-""".split())
-
 NUMBERS = range(21)  # operands of add and subtract
 COMPARE_NUMBERS = range(100)
+
+QUESTIONS = {
+    "add": ("What is {a} plus {b}?", "What is {a} + {b}?", "How much is {a} plus {b}?", "Add {a} and {b}.",
+            "Compute {a} + {b}.", "{a} + {b} = ?", "What is the sum of {a} and {b}?"),
+    "subtract": ("What is {a} minus {b}?", "What is {a} - {b}?", "How much is {a} minus {b}?",
+                 "Subtract {b} from {a}.", "Compute {a} - {b}.", "{a} - {b} = ?", "What is {a} take away {b}?"),
+    "compare": ("Which is {op}, {a} or {b}?", "Which number is {op}: {a} or {b}?", "Of {a} and {b}, which is {op}?",
+                "{a} or {b}, which one is {op}?", "Tell me which is {op}: {a} or {b}."),
+    "reverse": ("Reverse the word {word}.", "Write {word} backwards.", "What is {word} spelled backwards?",
+                "Say {word} in reverse.", "Reverse {word}."),
+    "spell": ("Spell the word {word}.", "Spell {word}.", "How do you spell {word}?", "Spell {word} letter by letter.",
+              "Can you spell {word}?"),
+    "count": ("How many letters are in {word}?", "How many letters does {word} have?", "Count the letters in {word}.",
+              "How long is the word {word}?", "What is the length of {word}?"),
+    "upper": ("Write {word} in capital letters.", "Make {word} uppercase.", "Say {word} in upper case.",
+              "Uppercase the word {word}.", "Write {word} in caps."),
+    "greet": ("Hi, I am {name}.", "Hello! I'm {name}.", "Hey, {name} here.", "Good morning! I am {name}.",
+              "Hi there, I'm {name}."),
+    "identity": ("I am {name}. Who are you?", "Hi, I'm {name}. What is your name?", "Hello, I am {name}. What are you?",
+                 "{name} here. Who am I talking to?", "I'm {name}. And you are?"),
+}
+
+
+class Fact(NamedTuple):
+    values: tuple
+    statements: tuple[str, ...]
+    questions: tuple[str, ...]
+    answer: str
+
+
+FACT_TEMPLATES = {  # kind: (statements, questions, answer)
+    "name": (("My name is {}.", "Call me {}.", "Please call me {}."),
+             ("What is my name?", "What's my name?", "Do you remember my name?", "Tell me my name."),
+             "Your name is {}."),
+    "color": (("My favourite color is {}.", "I love the color {}.", "I like {} best."),
+              ("What is my favourite color?", "Which color do I like best?", "Do you remember my color?"),
+              "Your favourite color is {}."),
+    "pet": (("I have a pet {}.", "My pet is a {}."),
+            ("What pet do I have?", "What is my pet?", "Which animal is my pet?"),
+            "Your pet is a {}."),
+    "city": (("I live in {}.", "My home is in {}.", "I am from {}."),
+             ("Where do I live?", "Which city do I live in?", "Where is my home?"),
+             "You live in {}."),
+    "number": (("My lucky number is {}.", "{} is my lucky number."),
+               ("What is my lucky number?", "Do you remember my lucky number?"),
+               "Your lucky number is {}."),
+}
+FACT_VALUES = {
+    "color": ("red", "blue", "green", "yellow", "pink", "purple", "orange", "black", "white", "brown", "gray",
+              "gold", "silver"),
+    "pet": ("cat", "dog", "fish", "bird", "horse", "rabbit", "turtle", "hamster", "snake", "frog", "mouse",
+            "parrot", "pony", "duck", "goat"),
+    "city": ("Paris", "London", "Tokyo", "Rome", "Berlin", "Madrid", "Cairo", "Lima", "Oslo", "Delhi", "Seoul",
+             "Sydney", "Toronto", "Dublin", "Vienna", "Boston"),
+    "number": tuple(range(100)),
+}
+ACKNOWLEDGE = "OK, I will remember that."
+
+CONSONANTS, VOWELS = "bdfgklmnprstvz", "aeiou"
+
+
+def made_up_words(count, seed, avoid=frozenset()) -> tuple[str, ...]:
+    """`count` distinct pronounceable made-up words of 3-5 letters (consonant, vowel, ...).
+
+    Why made up: with real words and names, a small model learns to answer from
+    memory (it recalls "c-a-t" for cat, or a familiar name that starts with the
+    right letter). Words it has never seen can only be answered by reading them
+    letter by letter, which is the skill the held-out split measures.
+    """
+    rng = random.Random(seed)
+    words = set()
+    while len(words) < count:
+        word = "".join(rng.choice(VOWELS if i % 2 else CONSONANTS) for i in range(rng.choice((3, 4, 5))))
+        if word not in avoid:
+            words.add(word)
+    return tuple(sorted(words))
+
+
+# Made-up words never coincide with a word of the templates or a fact's value,
+# so every question mentions exactly one of them.
+_TAKEN = frozenset(
+    w.lower()
+    for text in [*(q for qs in QUESTIONS.values() for q in qs),
+                 *(s for templates in FACT_TEMPLATES.values() for part in templates for s in
+                   ([part] if isinstance(part, str) else part)),
+                 *(str(v) for values in FACT_VALUES.values() for v in values), ACKNOWLEDGE]
+    for w in re.findall(r"[A-Za-z]+", text)
+)
+WORDS = made_up_words(2000, "tinychat words", _TAKEN)  # the word skills' words
+NAMES = tuple(w.capitalize() for w in made_up_words(1000, "tinychat names", _TAKEN | set(WORDS)))
+
+FACTS = {kind: Fact(NAMES if kind == "name" else FACT_VALUES[kind], *templates)
+         for kind, templates in FACT_TEMPLATES.items()}
 
 
 def _message(role, content):
@@ -101,39 +170,6 @@ class Skill:
         return [_message("user", question), _message("assistant", self.answer(**values))]
 
 
-class Fact(NamedTuple):
-    values: tuple
-    statements: tuple[str, ...]
-    questions: tuple[str, ...]
-    answer: str
-
-
-FACTS = {
-    "name": Fact(NAMES, ("My name is {}.", "Call me {}.", "Please call me {}."),
-                 ("What is my name?", "What's my name?", "Do you remember my name?", "Tell me my name."),
-                 "Your name is {}."),
-    "color": Fact(("red", "blue", "green", "yellow", "pink", "purple", "orange", "black", "white", "brown",
-                   "gray", "gold", "silver"),
-                  ("My favourite color is {}.", "I love the color {}.", "I like {} best."),
-                  ("What is my favourite color?", "Which color do I like best?", "Do you remember my color?"),
-                  "Your favourite color is {}."),
-    "pet": Fact(("cat", "dog", "fish", "bird", "horse", "rabbit", "turtle", "hamster", "snake", "frog",
-                 "mouse", "parrot", "pony", "duck", "goat"),
-                ("I have a pet {}.", "My pet is a {}."),
-                ("What pet do I have?", "What is my pet?", "Which animal is my pet?"),
-                "Your pet is a {}."),
-    "city": Fact(("Paris", "London", "Tokyo", "Rome", "Berlin", "Madrid", "Cairo", "Lima", "Oslo", "Delhi",
-                  "Seoul", "Sydney", "Toronto", "Dublin", "Vienna", "Boston"),
-                 ("I live in {}.", "My home is in {}.", "I am from {}."),
-                 ("Where do I live?", "Which city do I live in?", "Where is my home?"),
-                 "You live in {}."),
-    "number": Fact(tuple(range(100)), ("My lucky number is {}.", "{} is my lucky number."),
-                   ("What is my lucky number?", "Do you remember my lucky number?"),
-                   "Your lucky number is {}."),
-}
-ACKNOWLEDGE = "OK, I will remember that."
-
-
 class Memory:
     """The multi-turn skill: the user states a fact, then asks for it back."""
 
@@ -150,56 +186,30 @@ class Memory:
         ]
 
 
-def _word_skill(questions, answer):
-    return Skill(("word",), tuple((w,) for w in WORDS), questions, answer)
+def _word_skill(skill, answer):
+    return Skill(("word",), tuple((w,) for w in WORDS), QUESTIONS[skill], answer)
 
 
-def _name_skill(questions, answer):
-    return Skill(("name",), tuple((n,) for n in NAMES), questions, lambda name: answer.format(name=name))
+def _name_skill(skill, answer):
+    return Skill(("name",), tuple((n,) for n in NAMES), QUESTIONS[skill], lambda name: answer.format(name=name))
 
 
 _SKILLS = {
-    "add": Skill(
-        ("a", "b"), tuple((a, b) for a in NUMBERS for b in NUMBERS),
-        ("What is {a} plus {b}?", "What is {a} + {b}?", "How much is {a} plus {b}?", "Add {a} and {b}.",
-         "Compute {a} + {b}.", "{a} + {b} = ?", "What is the sum of {a} and {b}?"),
-        lambda a, b: str(a + b)),
-    "subtract": Skill(
-        ("a", "b"), tuple((a, b) for a in NUMBERS for b in NUMBERS if a >= b),
-        ("What is {a} minus {b}?", "What is {a} - {b}?", "How much is {a} minus {b}?", "Subtract {b} from {a}.",
-         "Compute {a} - {b}.", "{a} - {b} = ?", "What is {a} take away {b}?"),
-        lambda a, b: str(a - b)),
+    "add": Skill(("a", "b"), tuple((a, b) for a in NUMBERS for b in NUMBERS), QUESTIONS["add"],
+                 lambda a, b: str(a + b)),
+    "subtract": Skill(("a", "b"), tuple((a, b) for a in NUMBERS for b in NUMBERS if a >= b), QUESTIONS["subtract"],
+                      lambda a, b: str(a - b)),
     "compare": Skill(
         ("a", "b", "op"),
         tuple((a, b, op) for a in COMPARE_NUMBERS for b in COMPARE_NUMBERS if a != b for op in ("bigger", "smaller")),
-        ("Which is {op}, {a} or {b}?", "Which number is {op}: {a} or {b}?", "Of {a} and {b}, which is {op}?",
-         "{a} or {b}, which one is {op}?", "Tell me which is {op}: {a} or {b}."),
-        lambda a, b, op: str(max(a, b) if op == "bigger" else min(a, b))),
-    "reverse": _word_skill(
-        ("Reverse the word {word}.", "Write {word} backwards.", "What is {word} spelled backwards?",
-         "Say {word} in reverse.", "Reverse {word}."),
-        lambda word: word[::-1]),
-    "spell": _word_skill(
-        ("Spell the word {word}.", "Spell {word}.", "How do you spell {word}?", "Spell {word} letter by letter.",
-         "Can you spell {word}?"),
-        lambda word: "-".join(word)),
-    "count": _word_skill(
-        ("How many letters are in {word}?", "How many letters does {word} have?", "Count the letters in {word}.",
-         "How long is the word {word}?", "What is the length of {word}?"),
-        lambda word: str(len(word))),
-    "upper": _word_skill(
-        ("Write {word} in capital letters.", "Make {word} uppercase.", "Say {word} in upper case.",
-         "Uppercase the word {word}.", "Write {word} in caps."),
-        lambda word: word.upper()),
+        QUESTIONS["compare"], lambda a, b, op: str(max(a, b) if op == "bigger" else min(a, b))),
+    "reverse": _word_skill("reverse", lambda word: word[::-1]),
+    "spell": _word_skill("spell", lambda word: "-".join(word)),
+    "count": _word_skill("count", lambda word: str(len(word))),
+    "upper": _word_skill("upper", lambda word: word.upper()),
     "memory": Memory(),
-    "greet": _name_skill(
-        ("Hi, I am {name}.", "Hello! I'm {name}.", "Hey, {name} here.", "Good morning! I am {name}.",
-         "Hi there, I'm {name}."),
-        "Hello, {name}! How can I help?"),
-    "identity": _name_skill(
-        ("I am {name}. Who are you?", "Hi, I'm {name}. What is your name?", "Hello, I am {name}. What are you?",
-         "{name} here. Who am I talking to?", "I'm {name}. And you are?"),
-        "Nice to meet you, {name}. I am MiniGPT."),
+    "greet": _name_skill("greet", "Hello, {name}! How can I help?"),
+    "identity": _name_skill("identity", "Nice to meet you, {name}. I am MiniGPT."),
 }
 SKILLS = tuple(_SKILLS)
 
