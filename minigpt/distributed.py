@@ -102,7 +102,7 @@ def replicas_agree(model, workers):
     """True when every worker's copy of the model has the same weights (called on all workers)."""
     if workers.size == 1:
         return True
-    mine = fingerprint(model).astype(np.float32)
+    mine = fingerprint(model).astype(np.float32)  # sent as float32: equal weights still give equal rows
     everyone = ops.AllGather()(ms.Tensor(mine[None, :])).asnumpy()
     return bool(np.all(everyone == everyone[0]))
 

@@ -22,8 +22,9 @@ Skills (one example each):
 Designed to be learnable: operands are small (sums and differences of 0..20,
 never negative; comparisons of two different numbers 0..99), words and names
 are made up (3-5 letters, so they must be read, not recalled: see
-`made_up_words`), every answer follows one fixed template per skill, everything is ASCII, and every conversation renders to
-fewer than 128 tokens with a character tokenizer (under 100 for most).
+`made_up_words`), every answer follows one fixed template per skill,
+everything is ASCII, and every conversation renders to fewer than 128 tokens
+with a character tokenizer (under 100 for most).
 
 The split. Each example is built from a *content key*: the operands (a, b) of
 add and subtract, (a, b, "bigger"/"smaller") of compare, the word of the four
@@ -136,14 +137,10 @@ def made_up_words(count, seed, avoid=frozenset()) -> tuple[str, ...]:
 
 # Made-up words never coincide with a word of the templates or a fact's value,
 # so every question mentions exactly one of them.
-_TAKEN = frozenset(
-    w.lower()
-    for text in [*(q for qs in QUESTIONS.values() for q in qs),
-                 *(s for templates in FACT_TEMPLATES.values() for part in templates for s in
-                   ([part] if isinstance(part, str) else part)),
-                 *(str(v) for values in FACT_VALUES.values() for v in values), ACKNOWLEDGE]
-    for w in re.findall(r"[A-Za-z]+", text)
-)
+_TEXTS = [*(q for questions in QUESTIONS.values() for q in questions),
+          *(s for statements, questions, answer in FACT_TEMPLATES.values() for s in (*statements, *questions, answer)),
+          *(str(v) for values in FACT_VALUES.values() for v in values), ACKNOWLEDGE]
+_TAKEN = frozenset(w.lower() for text in _TEXTS for w in re.findall(r"[A-Za-z]+", text))
 WORDS = made_up_words(2000, "tinychat words", _TAKEN)  # the word skills' words
 NAMES = tuple(w.capitalize() for w in made_up_words(1000, "tinychat names", _TAKEN | set(WORDS)))
 
