@@ -1,7 +1,8 @@
 """The same GPT and training step as minigpt, in PyTorch eager: the yardstick for
-`train_speed.py --compare-torch`. Same architecture (pre-LayerNorm blocks, one QKV
-projection, biases, exact GELU, tied output layer, GPT-2 initialisation), same
-AdamW groups, schedule (`minigpt.train.lr_at`) and clipping, fed the same batches.
+`train_speed.py --compare-torch`, and a fast stand-in for `chat_design.py`. Same
+architecture (pre-LayerNorm blocks, one QKV projection, biases, exact GELU, tied
+output layer, GPT-2 initialisation, learned or rotary positions), same AdamW
+groups, schedule (`minigpt.train.lr_at`) and clipping, fed the same batches.
 """
 
 import math
@@ -11,10 +12,23 @@ from torch import nn
 from torch.nn import functional as F
 
 
+def rotate(x, cos, sin):
+    """minigpt.model.rotate: turn feature pairs (i, i + d/2) by their position's angle."""
+    first, second = x.chunk(2, dim=-1)
+    return x * cos + torch.cat((-second, first), dim=-1) * sin
+
+
 class Block(nn.Module):
     def __init__(self, cfg):
         super().__init__()
         self.n_head = cfg.n_head
+        if cfg.positions == "rotary":
+            from minigpt.model import rotary_tables
+
+            cos, sin = rotary_tables(cfg.block_size, cfg.n_embd // cfg.n_head)
+            self.register_buffer("cos", torch.from_numpy(cos.asnumpy()))
+            self.register_buffer("sin", torch.from_numpy(sin.asnumpy()))
+        self.rotary = cfg.positions == "rotary"
         self.ln_1 = nn.LayerNorm(cfg.n_embd)
         self.c_attn = nn.Linear(cfg.n_embd, 3 * cfg.n_embd)
         self.attn_proj = nn.Linear(cfg.n_embd, cfg.n_embd)
@@ -26,6 +40,8 @@ class Block(nn.Module):
     def attention(self, x):
         B, T, C = x.shape
         q, k, v = self.c_attn(x).view(B, T, 3, self.n_head, C // self.n_head).permute(2, 0, 3, 1, 4)
+        if self.rotary:
+            q, k = rotate(q, self.cos[:T], self.sin[:T]), rotate(k, self.cos[:T], self.sin[:T])
         y = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=self.dropout if self.training else 0)
         return self.attn_proj(y.transpose(1, 2).reshape(B, T, C))
 
@@ -39,7 +55,7 @@ class TorchGPT(nn.Module):
     def __init__(self, cfg):
         super().__init__()
         self.wte = nn.Embedding(cfg.vocab_size, cfg.n_embd)
-        self.wpe = nn.Embedding(cfg.block_size, cfg.n_embd)
+        self.wpe = nn.Embedding(cfg.block_size, cfg.n_embd) if cfg.positions == "learned" else None
         self.blocks = nn.ModuleList([Block(cfg) for _ in range(cfg.n_layer)])
         self.ln_f = nn.LayerNorm(cfg.n_embd)
         self.dropout = cfg.dropout
@@ -50,12 +66,17 @@ class TorchGPT(nn.Module):
             elif name.endswith("bias"):
                 nn.init.zeros_(p)
 
-    def forward(self, idx, targets):
-        T = idx.shape[1]
-        x = F.dropout(self.wte(idx) + self.wpe(torch.arange(T)), self.dropout if self.training else 0.0)
+    def logits(self, idx):
+        x = self.wte(idx)
+        if self.wpe is not None:
+            x = x + self.wpe(torch.arange(idx.shape[1]))
+        x = F.dropout(x, self.dropout if self.training else 0.0)
         for block in self.blocks:
             x = block(x)
-        logits = self.ln_f(x) @ self.wte.weight.T  # tied output layer
+        return self.ln_f(x) @ self.wte.weight.T  # tied output layer
+
+    def forward(self, idx, targets):
+        logits = self.logits(idx)
         return F.cross_entropy(logits.view(-1, logits.shape[-1]), targets.view(-1), ignore_index=-100)
 
 

@@ -37,6 +37,8 @@ def add_model_options(parser):
     group.add_argument("--n-head", type=int, default=4, help="attention heads (default 4)")
     group.add_argument("--n-embd", type=int, default=128, help="embedding width (default 128)")
     group.add_argument("--dropout", type=float, default=0.0, help="dropout probability (default 0)")
+    group.add_argument("--positions", choices=["learned", "rotary"], default="learned",
+                       help="position embeddings: learned (GPT-2) or rotary (RoPE) (default learned)")
     group.add_argument("--tokenizer", choices=["char", "bpe", "fast-bpe"], default="char",
                        help="tokenizer trained on the data (default char)")
     group.add_argument("--vocab-size", type=int, default=512, help="vocabulary size of the BPE tokenizers (default 512)")
@@ -108,8 +110,8 @@ def build_parser():
     speedrun.add_argument("--out-root", default="runs", help="where runs are kept (default runs)")
     speedrun.add_argument("--size", choices=["tiny", "small"], default="small",
                           help="small: the real run (default); tiny: a seconds-long smoke test")
-    speedrun.add_argument("--time-budget", type=float, default=10.5,
-                          help="minutes for the two training stages together (default 10.5)")
+    speedrun.add_argument("--time-budget", type=float, default=12.5,
+                          help="minutes for the two training stages together (default 12.5)")
     speedrun.add_argument("--fresh", action="store_true", help="delete an earlier run of this name first")
     speedrun.add_argument("--seed", type=int, default=1337, help="random seed (default 1337)")
     speedrun.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -166,7 +168,7 @@ def cmd_train(args):
     else:
         tokenizer = train_tokenizer(args.tokenizer, "\n".join(documents), args.vocab_size)
         config = GPTConfig(vocab_size=tokenizer.vocab_size, block_size=args.block_size, n_layer=args.n_layer,
-                           n_head=args.n_head, n_embd=args.n_embd, dropout=args.dropout)
+                           n_head=args.n_head, n_embd=args.n_embd, dropout=args.dropout, positions=args.positions)
     data = train_val_split(tokenize_documents(documents, tokenizer), args.val_fraction)
     if args.data_parallel > 1 and not distributed.started_by_msrun():
         return launch_workers(args, out)  # the input is valid: now start the workers, which redo the above

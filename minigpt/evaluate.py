@@ -22,30 +22,34 @@ def perplexity(loss):
     return math.exp(loss)
 
 
-def answer(generator, tokenizer, messages, max_new_tokens=48):
-    """The model's greedy reply to a conversation that ends with a user message."""
-    new = generator.generate(render_prompt(tokenizer, messages), max_new_tokens, temperature=0,
-                             stop_ids=(tokenizer.end_id,))
-    return tokenizer.decode(new)
-
-
-def exact_match(model, tokenizer, examples, progress=True, samples=3):
+def exact_match(model, tokenizer, examples, progress=True, samples=3, batch_size=32):
     """Accuracy over `examples` (TinyChat records), overall and per skill.
 
     A reply is right only if it is the expected answer followed by <|end|>, so
     generation stops one token after the expected answer's length: whatever
-    comes later cannot make a wrong reply right.
+    comes later cannot make a wrong reply right. Questions are answered
+    `batch_size` at a time (greedy decoding, as one at a time would give).
 
     Returns {"overall", "per_skill": {skill: accuracy}, "counts": {skill: n},
     "samples": a few (skill, conversation, expected, got) per skill}.
     """
     generator = Generator(model)
+    prompts = [render_prompt(tokenizer, prompt_messages(e)) for e in examples]
+    budgets = [len(tokenizer.encode(final_answer(e))) + 1 for e in examples]
+    order = sorted(range(len(examples)), key=lambda i: budgets[i])  # similar lengths share a batch
+    replies = [None] * len(examples)
+    with tqdm(total=len(examples), desc="exact match", unit="q", disable=not progress, dynamic_ncols=True) as bar:
+        for start in range(0, len(order), batch_size):
+            rows = order[start:start + batch_size]
+            new = generator.greedy_batch([prompts[i] for i in rows], [budgets[i] for i in rows],
+                                         stop_ids=(tokenizer.end_id,), batch_size=batch_size)
+            for i, ids in zip(rows, new):
+                replies[i] = tokenizer.decode(ids)
+            bar.update(len(rows))
     right, total = defaultdict(int), defaultdict(int)
     shown = defaultdict(list)
-    for example in tqdm(examples, desc="exact match", unit="q", disable=not progress, dynamic_ncols=True):
+    for example, got in zip(examples, replies):
         skill = example["skill"]
-        budget = len(tokenizer.encode(final_answer(example))) + 1
-        got = answer(generator, tokenizer, prompt_messages(example), budget)
         correct = is_correct(example, got)
         right[skill] += correct
         total[skill] += 1
@@ -79,7 +83,8 @@ def report_markdown(report):
     model = report["model"]
     lines += [
         f"- **Model**: {model['parameters']:,} parameters ({model['n_layer']} layers, {model['n_head']} heads, "
-        f"{model['n_embd']} dims, context {model['block_size']} tokens), {report['tokenizer']} tokenizer "
+        f"{model['n_embd']} dims, context {model['block_size']} tokens, {model.get('positions', 'learned')} "
+        f"positions), {report['tokenizer']} tokenizer "
         f"with {model['vocab_size']} ids",
         f"- **Device**: {report['device']}",
         f"- **Data**: {report['data']}",

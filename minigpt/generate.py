@@ -100,7 +100,7 @@ class Generator:
             token = ms.Tensor(np.array([[ids[pos]]], np.int32))
             # mutable(): the caches are inputs that change, not constants to compile into the graph.
             step_logits, k_cache, v_cache = self._decode_step(
-                token, ms.Tensor(pos, ms.int32), ms.mutable(k_cache), ms.mutable(v_cache))
+                token, ms.Tensor([pos], ms.int32), ms.mutable(k_cache), ms.mutable(v_cache))
             logits = step_logits[0, 0].asnumpy()
 
     def _uncached_logits(self, ids):
@@ -131,6 +131,64 @@ class Generator:
                 on_token(token)
             ids.append(token)
         return new
+
+    def greedy_batch(self, prompts, max_new_tokens, stop_ids=(), batch_size=32):
+        """Greedy continuations of many prompts: what `generate` gives with temperature 0,
+        one list of new ids per prompt, computed `batch_size` rows at a time.
+
+        Evaluating hundreds of questions one by one pays a whole forward pass per
+        token for a single row; a batch shares it. `max_new_tokens` is one number
+        or one per prompt.
+        """
+        budgets = [max_new_tokens] * len(prompts) if isinstance(max_new_tokens, int) else list(max_new_tokens)
+        if len(budgets) != len(prompts):
+            raise ValueError(f"got {len(budgets)} max_new_tokens for {len(prompts)} prompts")
+        self.model.set_train(False)
+        results = [None] * len(prompts)
+        batched = []
+        for i, (prompt, budget) in enumerate(zip(prompts, budgets)):
+            if prompt and len(prompt) + budget <= self.block_size:
+                batched.append(i)
+            else:  # empty (refused there), or the window would slide: the one-row path handles it
+                results[i] = self.generate(prompt, budget, temperature=0, stop_ids=stop_ids)
+        batched.sort(key=lambda i: budgets[i])  # rows that stop early share batches: fewer idle steps
+        for start in range(0, len(batched), batch_size):
+            rows = batched[start:start + batch_size]
+            new = self._greedy_rows([prompts[i] for i in rows], [budgets[i] for i in rows], stop_ids, batch_size)
+            for i, ids in zip(rows, new):
+                results[i] = ids
+        return results
+
+    def _greedy_rows(self, prompts, budgets, stop_ids, batch_size):
+        """Greedy decoding of up to batch_size prompts that fit in the context with their budgets.
+
+        Every call has the same shapes (unused rows are padding), so it compiles once.
+        """
+        padded = np.zeros((batch_size, self.block_size), np.int32)
+        pos = np.zeros(batch_size, np.int32)  # where each row's next token goes
+        for row, prompt in enumerate(prompts):
+            padded[row, :len(prompt)] = prompt
+            pos[row] = len(prompt)
+        logits, k_cache, v_cache = self._prefill(ms.Tensor(padded))
+        tokens = logits.asnumpy()[np.arange(batch_size), np.maximum(pos - 1, 0)].argmax(-1).astype(np.int32)
+        new = [[] for _ in prompts]
+        done = [budget == 0 for budget in budgets]
+        while True:
+            for row in range(len(prompts)):
+                if not done[row]:
+                    if int(tokens[row]) in stop_ids:
+                        done[row] = True
+                    else:
+                        new[row].append(int(tokens[row]))
+                        done[row] = len(new[row]) == budgets[row]
+            if all(done):
+                return new
+            # Rows that are done (or unused) keep computing at a valid position; rows never mix.
+            generated = np.array([len(ids) for ids in new] + [0] * (batch_size - len(new)))
+            at = np.clip(pos + generated - 1, 0, self.block_size - 1).astype(np.int32)
+            step_logits, k_cache, v_cache = self._decode_step(
+                ms.Tensor(tokens.reshape(-1, 1)), ms.Tensor(at), ms.mutable(k_cache), ms.mutable(v_cache))
+            tokens = step_logits.asnumpy()[:, 0].argmax(-1).astype(np.int32)
 
 
 class TextStream:

@@ -18,6 +18,9 @@ from mindspore import mint, nn, ops
 from mindspore.common.initializer import Normal
 
 
+POSITIONS = ("learned", "rotary")
+
+
 @dataclass
 class GPTConfig:
     vocab_size: int = 512
@@ -26,6 +29,10 @@ class GPTConfig:
     n_head: int = 4
     n_embd: int = 128
     dropout: float = 0.0
+    # How the model knows where each token is: "learned" adds a trained vector per
+    # position (GPT-2); "rotary" turns queries and keys by a position-dependent
+    # angle (RoPE, as in LLaMA), so attention sees distances: see `rotate`.
+    positions: str = "learned"
 
     def __post_init__(self):
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
@@ -36,9 +43,35 @@ class GPTConfig:
             raise ValueError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
+        if self.positions not in POSITIONS:
+            raise ValueError(f"positions must be one of {', '.join(map(repr, POSITIONS))}, got {self.positions!r}")
 
     def to_dict(self):
         return asdict(self)
+
+
+def rotary_tables(block_size, head_dim, base=10000.0):
+    """cos and sin of the rotation angle of every (position, feature), (block_size, head_dim) each.
+
+    Feature i and feature i + head_dim/2 form a pair that turns by position * base^(-2i/head_dim):
+    fast-turning pairs tell near positions apart, slow ones far positions.
+    """
+    half = head_dim // 2
+    frequencies = base ** (-np.arange(half) / half)
+    angles = np.outer(np.arange(block_size), frequencies)
+    angles = np.concatenate([angles, angles], axis=1)  # both features of a pair turn by the same angle
+    return ms.Tensor(np.cos(angles), ms.float32), ms.Tensor(np.sin(angles), ms.float32)
+
+
+def rotate(x, cos, sin):
+    """Rotary position embedding (RoPE): turn each feature pair of x (..., T, head_dim) by its angle.
+
+    A query turned by angle(i) and a key turned by angle(j) have a dot product that
+    depends only on i - j: attention sees how far back a token is, wherever the two
+    stand. "The token just before me" is then one pattern to learn, not one per position.
+    """
+    first, second = ops.split(x, x.shape[-1] // 2, axis=-1)
+    return x * cos + ops.cat((-second, first), axis=-1) * sin
 
 
 class CausalSelfAttention(nn.Cell):
@@ -62,6 +95,9 @@ class CausalSelfAttention(nn.Cell):
         # causal[i, j] is True when position i may attend to position j <= i.
         self.causal = ms.Tensor(np.tril(np.ones((config.block_size, config.block_size), dtype=bool)))
         self.positions = ms.Tensor(np.arange(config.block_size, dtype=np.int32))
+        self.rotary = config.positions == "rotary"
+        if self.rotary:
+            self.cos, self.sin = rotary_tables(config.block_size, self.head_dim)
 
     def split_heads(self, x):
         """(B, T, C) -> queries, keys, values, each (B, n_head, T, head_dim)."""
@@ -86,21 +122,27 @@ class CausalSelfAttention(nn.Cell):
         values (which become the KV cache when generating)."""
         T = x.shape[1]
         q, k, v = self.split_heads(x)
+        if self.rotary:
+            q, k = rotate(q, self.cos[:T], self.sin[:T]), rotate(k, self.cos[:T], self.sin[:T])
         y, weights = self.attend(q, k, v, self.causal[:T, :T])
         return y, weights, k, v
 
     def decode(self, x, k_cache, v_cache, pos):
-        """Attention for one new token at position `pos`, reusing cached keys and values.
+        """Attention for one new token per row, row b at position pos[b], reusing cached keys and values.
 
         The caches have a fixed length (block_size), so a compiled graph serves
         every position: the new key and value are written at `pos`, and keys
         after `pos` (not yet generated) are masked out.
         """
         q, k, v = self.split_heads(x)
-        write_here = (self.positions == pos).reshape(1, 1, -1, 1)
+        pos = pos.reshape(-1, 1)  # (B, 1)
+        if self.rotary:
+            cos, sin = self.cos[pos].reshape(-1, 1, 1, self.head_dim), self.sin[pos].reshape(-1, 1, 1, self.head_dim)
+            q, k = rotate(q, cos, sin), rotate(k, cos, sin)
+        write_here = (self.positions == pos).reshape(-1, 1, self.positions.shape[0], 1)
         k_cache = mint.where(write_here, k, k_cache)
         v_cache = mint.where(write_here, v, v_cache)
-        allowed = (self.positions <= pos).reshape(1, -1)
+        allowed = (self.positions <= pos).reshape(-1, 1, 1, self.positions.shape[0])
         y, _ = self.attend(q, k_cache, v_cache, allowed)
         return y, k_cache, v_cache
 
@@ -148,14 +190,19 @@ class GPT(nn.Cell):
         super().__init__()
         self.config = config
         self.wte = nn.Embedding(config.vocab_size, config.n_embd, embedding_table=Normal(0.02))
-        self.wpe = nn.Embedding(config.block_size, config.n_embd, embedding_table=Normal(0.02))
+        self.learned_positions = config.positions == "learned"  # else rotary, inside attention
+        if self.learned_positions:
+            self.wpe = nn.Embedding(config.block_size, config.n_embd, embedding_table=Normal(0.02))
         self.drop = nn.Dropout(p=config.dropout)
         self.blocks = nn.CellList([Block(config) for _ in range(config.n_layer)])
         self.ln_f = nn.LayerNorm((config.n_embd,), epsilon=1e-5)
         self.positions = ms.Tensor(np.arange(config.block_size, dtype=np.int32))
 
     def embed(self, idx, positions):
-        return self.drop(self.wte(idx) + self.wpe(positions))
+        x = self.wte(idx)
+        if self.learned_positions:
+            x = x + self.wpe(positions)
+        return self.drop(x)
 
     def logits(self, x):
         """Final LayerNorm, then scores for every token of the vocabulary.
@@ -196,12 +243,13 @@ class GPT(nn.Cell):
         return self.logits(x), tuple(keys), tuple(values)
 
     def decode_step(self, token, pos, k_cache, v_cache):
-        """Logits for one new token (B, 1) at position `pos`, with the KV cache.
+        """Logits for one new token per row, token (B, 1) at positions pos (B,), with the KV cache.
 
+        Rows may stand at different positions (prompts of different lengths).
         k_cache and v_cache hold one (B, n_head, block_size, head_dim) tensor per
         layer; the updated caches are returned, so this function has no hidden state.
         """
-        x = self.embed(token, pos.reshape(1))
+        x = self.embed(token, pos.reshape(-1, 1))
         new_k, new_v = [], []
         for block, k, v in zip(self.blocks, k_cache, v_cache):
             x, k, v = block.decode(x, k, v, pos)
@@ -212,7 +260,7 @@ class GPT(nn.Cell):
     def num_parameters(self, exclude_position_embeddings=False):
         """Parameter count; the tied output layer is counted once."""
         n = sum(p.size for p in self.trainable_params())
-        if exclude_position_embeddings:
+        if exclude_position_embeddings and self.learned_positions:
             n -= self.wpe.embedding_table.size
         return n
 

@@ -22,7 +22,7 @@ Skills (one example each):
 Designed to be learnable: operands are small (sums and differences of 0..20,
 never negative; comparisons of two different numbers 0..99), words and names
 are made up (3-5 letters, so they must be read, not recalled: see
-`made_up_words`), every answer follows one fixed template per skill,
+`made_up_words`; a name is a capitalised word), every answer follows one fixed template per skill,
 everything is ASCII, and every conversation renders to fewer than 128 tokens
 with a character tokenizer (under 100 for most).
 
@@ -41,6 +41,7 @@ common chat form; any JSONL of that form works with `read_jsonl`.
 """
 
 import hashlib
+import itertools
 import json
 import random
 import re
@@ -118,21 +119,19 @@ ACKNOWLEDGE = "OK, I will remember that."
 CONSONANTS, VOWELS = "bdfgklmnprstvz", "aeiou"
 
 
-def made_up_words(count, seed, avoid=frozenset()) -> tuple[str, ...]:
-    """`count` distinct pronounceable made-up words of 3-5 letters (consonant, vowel, ...).
+def made_up_words(avoid=frozenset()) -> tuple[str, ...]:
+    """Every pronounceable made-up word of 3-5 letters (consonant, vowel, consonant, ...), except `avoid`.
 
     Why made up: with real words and names, a small model learns to answer from
     memory (it recalls "c-a-t" for cat, or a familiar name that starts with the
     right letter). Words it has never seen can only be answered by reading them
-    letter by letter, which is the skill the held-out split measures.
+    letter by letter, which is the skill the held-out split measures. Why all of
+    them (about 74,000): a training set of 20,000 conversations then hardly
+    repeats a word, so remembering words never pays and reading is learned sooner.
     """
-    rng = random.Random(seed)
-    words = set()
-    while len(words) < count:
-        word = "".join(rng.choice(VOWELS if i % 2 else CONSONANTS) for i in range(rng.choice((3, 4, 5))))
-        if word not in avoid:
-            words.add(word)
-    return tuple(sorted(words))
+    patterns = ([VOWELS if i % 2 else CONSONANTS for i in range(length)] for length in (3, 4, 5))
+    return tuple(word for pattern in patterns for word in map("".join, itertools.product(*pattern))
+                 if word not in avoid)
 
 
 # Made-up words never coincide with a word of the templates or a fact's value,
@@ -141,10 +140,11 @@ _TEXTS = [*(q for questions in QUESTIONS.values() for q in questions),
           *(s for statements, questions, answer in FACT_TEMPLATES.values() for s in (*statements, *questions, answer)),
           *(str(v) for values in FACT_VALUES.values() for v in values), ACKNOWLEDGE]
 _TAKEN = frozenset(w.lower() for text in _TEXTS for w in re.findall(r"[A-Za-z]+", text))
-WORDS = made_up_words(2000, "tinychat words", _TAKEN)  # the word skills' words
-NAMES = tuple(w.capitalize() for w in made_up_words(1000, "tinychat names", _TAKEN | set(WORDS)))
+WORDS = made_up_words(_TAKEN)  # the word skills' words
+NAMES = tuple(word.capitalize() for word in WORDS)  # greet and identity; memory uses every 64th
+MEMORY_NAMES = NAMES[::64]  # about 1,200, so that the other facts keep a fair share of memory questions
 
-FACTS = {kind: Fact(NAMES if kind == "name" else FACT_VALUES[kind], *templates)
+FACTS = {kind: Fact(MEMORY_NAMES if kind == "name" else FACT_VALUES[kind], *templates)
          for kind, templates in FACT_TEMPLATES.items()}
 
 

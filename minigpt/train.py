@@ -193,11 +193,11 @@ class Trainer:
         self.model.set_train(True)
         bar = tqdm(total=cfg.iters, initial=self.step, desc="training", unit="it",
                    disable=not self.progress, dynamic_ncols=True)
-        start = time.perf_counter()
+        start, first_step = time.perf_counter(), self.step
         try:
             while self.step < cfg.iters:
-                if cfg.time_budget_s and self.step == self._budget_check_step():
-                    self._fit_iters_to_budget(time.perf_counter() - start)
+                if cfg.time_budget_s and self.step == self._budget_check_step() > first_step:
+                    self._fit_iters_to_budget(time.perf_counter() - start, self.history[first_step:])
                     bar.total = cfg.iters
                     bar.refresh()
                 lr = lr_at(self.step, cfg)
@@ -236,10 +236,15 @@ class Trainer:
     def _budget_check_step(self):
         return max(3, min(20, self.cfg.warmup_iters))
 
-    def _fit_iters_to_budget(self, elapsed):
-        """Lower cfg.iters so the run ends within cfg.time_budget_s (10% kept for evaluations)."""
-        step_ms = [r["ms_per_iter"] for r in self.history[1:]]  # the first step also compiled
-        seconds_per_step = float(np.median(step_ms or [self.history[-1]["ms_per_iter"]])) / 1000
+    def _fit_iters_to_budget(self, elapsed, steps):
+        """Lower cfg.iters so the run ends within cfg.time_budget_s (10% kept for evaluations).
+
+        `steps` are the records of the `elapsed` seconds of this call to train().
+        They are timed by the wall clock, so making batches and logging count too;
+        the first step is left out of the rate, because it also compiled.
+        """
+        first = steps[0]["ms_per_iter"] / 1000
+        seconds_per_step = (elapsed - first) / max(1, len(steps) - 1)
         affordable = self.step + int(0.9 * (self.cfg.time_budget_s - elapsed) / seconds_per_step)
         affordable = int(agreed_min(affordable, self.workers))  # every worker must stop at the same step
         if affordable < self.cfg.iters:

@@ -4,11 +4,9 @@ the same global batch."""
 
 import json
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from minigpt.__main__ import main
 

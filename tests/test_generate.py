@@ -62,17 +62,46 @@ def test_kv_cache_output_equals_full_recomputation(generators, prompt_length, ne
     assert len(set(cached)) > 5  # the sampled sequence varies, so the comparison means something
 
 
-def test_kv_cache_logits_match_the_forward_pass(model):
+@pytest.fixture(scope="module", params=["learned", "rotary"])
+def lively_model(request):
+    """A model whose greedy output varies (random weights at a larger scale), so that a
+    token generated at a wrong position would change what follows."""
     import mindspore as ms
 
+    m = GPT(GPTConfig(vocab_size=40, block_size=24, n_layer=2, n_head=2, n_embd=32, positions=request.param))
+    rng = np.random.default_rng(2)  # a seed whose greedy outputs vary for both kinds of positions
+    for p in m.trainable_params():
+        scale = 1.0 if "embedding" in p.name else 0.3
+        p.set_data(ms.Tensor(rng.normal(0, scale, p.shape).astype(np.float32)))
+    m.set_train(False)
+    return m
+
+
+def test_kv_cache_logits_match_the_forward_pass(lively_model):
+    import mindspore as ms
+
+    model = lively_model
     tokens = np.zeros((1, model.config.block_size), np.int32)  # a 3-token prompt, then padding
     tokens[0, :6] = [3, 14, 15, 9, 2, 6]
     full = model(ms.Tensor(tokens[:, :6])).asnumpy()[0]
     prefill_logits, k, v = model.prefill(ms.Tensor(tokens))
     np.testing.assert_allclose(prefill_logits.asnumpy()[0, :3], full[:3], atol=1e-5)
     for pos in range(3, 6):
-        logits, k, v = model.decode_step(ms.Tensor(tokens[:, pos:pos + 1]), ms.Tensor(pos, ms.int32), k, v)
+        logits, k, v = model.decode_step(ms.Tensor(tokens[:, pos:pos + 1]), ms.Tensor([pos], ms.int32), k, v)
         np.testing.assert_allclose(logits.asnumpy()[0, 0], full[pos], atol=1e-5)
+
+
+def test_greedy_batch_gives_what_one_prompt_at_a_time_gives(lively_model):
+    generator = Generator(lively_model)
+    prompts = [[1, 2, 3], [5], list(range(4, 20)), [7, 8], [9] * 10, list(range(1, 23)), [30, 31]]
+    budgets = [8, 20, 5, 0, 12, 6, 9]  # the sixth crosses block_size (24): the window slides
+    one_by_one = [generator.generate(p, n, temperature=0, stop_ids=(26, 27)) for p, n in zip(prompts, budgets)]
+    assert len({tuple(ids) for ids in one_by_one}) > 4 and any(len(ids) < n for ids, n in zip(one_by_one, budgets))
+    # batches of 4: rows at different positions, a partly filled batch, and rows that stop early
+    assert generator.greedy_batch(prompts, budgets, stop_ids=(26, 27), batch_size=4) == one_by_one
+    assert generator.greedy_batch(prompts[:2], 3) == [ids[:3] for ids in one_by_one[:2]]  # one budget for all
+    with pytest.raises(ValueError, match="got 2 max_new_tokens for 7 prompts"):
+        generator.greedy_batch(prompts, [1, 2])
 
 
 def test_sampling_with_a_seed_repeats_and_streams_every_token(generators):

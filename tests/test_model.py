@@ -5,7 +5,7 @@ import pytest
 import mindspore as ms
 
 from minigpt.device import seed_everything
-from minigpt.model import GPT, GPTConfig, cross_entropy_loss
+from minigpt.model import GPT, GPTConfig, cross_entropy_loss, rotary_tables, rotate
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +94,46 @@ def test_ignored_targets_do_not_count(tiny_config):
     (dict(n_embd=30, n_head=4), "divisible by n_head"),
     (dict(vocab_size=0), "vocab_size must be a positive integer"),
     (dict(dropout=1.5), "dropout must be in"),
+    (dict(positions="sinusoidal"), "positions must be one of 'learned', 'rotary'"),
 ])
 def test_bad_config_values_are_refused_clearly(bad, message):
     with pytest.raises(ValueError, match=message):
         GPTConfig(**bad)
+
+
+def test_rotary_tables_reference_values():
+    cos, sin = rotary_tables(block_size=3, head_dim=4)
+    # pairs (0, 2) and (1, 3) turn by position * 1 and position * 10000^(-1/2) = position / 100
+    angles = np.array([[0, 0, 0, 0], [1, 0.01, 1, 0.01], [2, 0.02, 2, 0.02]])
+    np.testing.assert_allclose(cos.asnumpy(), np.cos(angles), atol=1e-7)
+    np.testing.assert_allclose(sin.asnumpy(), np.sin(angles), atol=1e-7)
+
+
+def test_rotation_keeps_lengths_and_makes_scores_depend_on_distance_only():
+    rng = np.random.default_rng(0)
+    cos, sin = rotary_tables(block_size=16, head_dim=8)
+    q, k = ms.Tensor(rng.normal(size=(1, 8)).astype(np.float32)), ms.Tensor(rng.normal(size=(1, 8)).astype(np.float32))
+
+    def at(x, position):
+        return rotate(x, cos[position:position + 1], sin[position:position + 1]).asnumpy()[0]
+
+    np.testing.assert_allclose(np.linalg.norm(at(q, 5)), np.linalg.norm(q.asnumpy()), rtol=1e-5)
+    score = at(q, 7) @ at(k, 4)  # query at 7, key 3 positions back
+    assert score == pytest.approx(at(q, 12) @ at(k, 9), rel=1e-4)
+    assert score != pytest.approx(at(q, 7) @ at(k, 5), rel=1e-2)  # another distance, another score
+
+
+def test_a_rotary_model_has_no_position_table_and_stays_causal(tiny_config):
+    from dataclasses import replace
+
+    config = replace(tiny_config, positions="rotary")
+    seed_everything(0)
+    rotary = GPT(config)
+    rotary.set_train(False)
+    assert rotary.num_parameters() == GPT(tiny_config).num_parameters() - config.block_size * config.n_embd
+    assert not any("wpe" in p.name for p in rotary.trainable_params())
+    x = np.random.default_rng(2).integers(0, config.vocab_size, (1, config.block_size))
+    y = x.copy()
+    y[0, 9] = (x[0, 9] + 1) % config.vocab_size
+    a, b = rotary(ids(x)).asnumpy(), rotary(ids(y)).asnumpy()
+    np.testing.assert_allclose(a[0, :9], b[0, :9], atol=1e-6)

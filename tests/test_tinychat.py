@@ -11,12 +11,14 @@ import pytest
 from minigpt.chat import render_conversation
 from minigpt.tinychat import (
     FACTS,
+    MEMORY_NAMES,
     NAMES,
     SKILLS,
     WORDS,
     final_answer,
     generate_examples,
     is_correct,
+    made_up_words,
     make_tinychat,
     prompt_messages,
     read_jsonl,
@@ -176,3 +178,18 @@ def test_read_jsonl_errors(tmp_path, text, error):
         read_jsonl(path)
     with pytest.raises(FileNotFoundError, match="not found"):
         read_jsonl(tmp_path / "missing.jsonl")
+
+
+def test_made_up_words_are_every_pronounceable_word_but_the_taken_ones():
+    assert len(made_up_words()) == 14 * 5 * 14 + 14 * 5 * 14 * 5 + 14 * 5 * 14 * 5 * 14  # 3, 4 and 5 letters
+    assert all(re.fullmatch(r"([bdfgklmnprstvz][aeiou])+[bdfgklmnprstvz]?", w) and 3 <= len(w) <= 5 for w in WORDS)
+    assert made_up_words(avoid={"bab", "tavo"})[:2] == ("bad", "baf") and "tavo" not in made_up_words({"tavo"})
+    assert not {"red", "pet", "lima"} & WORD_SET  # pronounceable, but in a template or a fact value
+    assert set(MEMORY_NAMES) <= NAME_SET and NAMES[0] == WORDS[0].capitalize()
+
+
+def test_training_words_hardly_repeat(train):
+    """So that remembering a word never pays: reading it is the only way to answer."""
+    for skill in ("reverse", "spell", "count", "upper", "greet", "identity"):
+        keys = [solve(e)[0] for e in train if e["skill"] == skill]
+        assert len(set(keys)) == len(keys) == 2000, skill
