@@ -22,13 +22,13 @@ class Block(nn.Module):
     def __init__(self, cfg):
         super().__init__()
         self.n_head = cfg.n_head
-        if cfg.positions == "rotary":
+        self.rotary = cfg.positions == "rotary"
+        if self.rotary:
             from minigpt.model import rotary_tables
 
             cos, sin = rotary_tables(cfg.block_size, cfg.n_embd // cfg.n_head)
             self.register_buffer("cos", torch.from_numpy(cos.asnumpy()))
             self.register_buffer("sin", torch.from_numpy(sin.asnumpy()))
-        self.rotary = cfg.positions == "rotary"
         self.ln_1 = nn.LayerNorm(cfg.n_embd)
         self.c_attn = nn.Linear(cfg.n_embd, 3 * cfg.n_embd)
         self.attn_proj = nn.Linear(cfg.n_embd, cfg.n_embd)
