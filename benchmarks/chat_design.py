@@ -54,16 +54,6 @@ def greedy_answers(model, tokenizer, examples, block_size):
     return [tokenizer.decode(r) for r in replies]
 
 
-def accuracy(examples, replies):
-    from minigpt.tinychat import is_correct
-
-    per_skill = {}
-    for example, reply in zip(examples, replies):
-        per_skill.setdefault(example["skill"], []).append(is_correct(example, reply))
-    overall = float(np.mean([ok for oks in per_skill.values() for ok in oks]))
-    return overall, {skill: round(float(np.mean(oks)), 2) for skill, oks in sorted(per_skill.items())}
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--positions", choices=["learned", "rotary"], default="rotary")
@@ -82,6 +72,7 @@ def main():
     import torch
 
     from minigpt.data import load_documents
+    from minigpt.evaluate import score_replies
     from minigpt.model import GPTConfig
     from minigpt.sft import ChatData
     from minigpt.tinychat import generate_examples
@@ -107,12 +98,13 @@ def main():
         x, y = data.batch("train", args.batch_size, block_size, np.random.default_rng((args.seed, step)))
         loss = train_step(x, y, lr_at(step, cfg))
         if args.eval_every and (step + 1) % args.eval_every == 0 and step + 1 < args.iters:
-            overall, per_skill = accuracy(test, greedy_answers(model, tokenizer, test, block_size))
-            print(f"step {step + 1}: loss {loss:.3f}, exact match {overall:.1%} {per_skill}", flush=True)
+            scores = score_replies(test, greedy_answers(model, tokenizer, test, block_size))
+            print(f"step {step + 1}: loss {loss:.3f}, exact match {scores['overall']:.1%} {scores['per_skill']}",
+                  flush=True)
     seconds = time.perf_counter() - start
-    overall, per_skill = accuracy(test, greedy_answers(model, tokenizer, test, block_size))
-    print(json.dumps({**vars(args), "loss": round(loss, 4), "exact_match": overall, "per_skill": per_skill,
-                      "train_s": round(seconds, 1)}))
+    scores = score_replies(test, greedy_answers(model, tokenizer, test, block_size))
+    print(json.dumps({**vars(args), "loss": round(loss, 4), "exact_match": scores["overall"],
+                      "per_skill": scores["per_skill"], "train_s": round(seconds, 1)}))
 
 
 if __name__ == "__main__":

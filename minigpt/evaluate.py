@@ -36,16 +36,14 @@ def exact_match(model, tokenizer, examples, progress=True, samples=3, batch_size
     generator = Generator(model)
     prompts = [render_prompt(tokenizer, prompt_messages(e)) for e in examples]
     budgets = [len(tokenizer.encode(final_answer(e))) + 1 for e in examples]
-    order = sorted(range(len(examples)), key=lambda i: budgets[i])  # similar lengths share a batch
-    replies = [None] * len(examples)
     with tqdm(total=len(examples), desc="exact match", unit="q", disable=not progress, dynamic_ncols=True) as bar:
-        for start in range(0, len(order), batch_size):
-            rows = order[start:start + batch_size]
-            new = generator.greedy_batch([prompts[i] for i in rows], [budgets[i] for i in rows],
-                                         stop_ids=(tokenizer.end_id,), batch_size=batch_size)
-            for i, ids in zip(rows, new):
-                replies[i] = tokenizer.decode(ids)
-            bar.update(len(rows))
+        new = generator.greedy_batch(prompts, budgets, stop_ids=(tokenizer.end_id,), batch_size=batch_size,
+                                     on_done=bar.update)
+    return score_replies(examples, [tokenizer.decode(ids) for ids in new], samples)
+
+
+def score_replies(examples, replies, samples=3):
+    """Exact match of one reply per example: the dict `exact_match` returns."""
     right, total = defaultdict(int), defaultdict(int)
     shown = defaultdict(list)
     for example, got in zip(examples, replies):

@@ -132,13 +132,14 @@ class Generator:
             ids.append(token)
         return new
 
-    def greedy_batch(self, prompts, max_new_tokens, stop_ids=(), batch_size=32):
+    def greedy_batch(self, prompts, max_new_tokens, stop_ids=(), batch_size=32, on_done=None):
         """Greedy continuations of many prompts: what `generate` gives with temperature 0,
         one list of new ids per prompt, computed `batch_size` rows at a time.
 
         Evaluating hundreds of questions one by one pays a whole forward pass per
         token for a single row; a batch shares it. `max_new_tokens` is one number
-        or one per prompt.
+        or one per prompt. `on_done(n)` is called as n more prompts are finished
+        (for a progress bar).
         """
         budgets = [max_new_tokens] * len(prompts) if isinstance(max_new_tokens, int) else list(max_new_tokens)
         if len(budgets) != len(prompts):
@@ -151,12 +152,16 @@ class Generator:
                 batched.append(i)
             else:  # empty (refused there), or the window would slide: the one-row path handles it
                 results[i] = self.generate(prompt, budget, temperature=0, stop_ids=stop_ids)
+                if on_done is not None:
+                    on_done(1)
         batched.sort(key=lambda i: budgets[i])  # rows that stop early share batches: fewer idle steps
         for start in range(0, len(batched), batch_size):
             rows = batched[start:start + batch_size]
             new = self._greedy_rows([prompts[i] for i in rows], [budgets[i] for i in rows], stop_ids, batch_size)
             for i, ids in zip(rows, new):
                 results[i] = ids
+            if on_done is not None:
+                on_done(len(rows))
         return results
 
     def _greedy_rows(self, prompts, budgets, stop_ids, batch_size):

@@ -196,7 +196,7 @@ class Trainer:
         start, first_step = time.perf_counter(), self.step
         try:
             while self.step < cfg.iters:
-                if cfg.time_budget_s and self.step == self._budget_check_step() > first_step:
+                if cfg.time_budget_s and self.step == self._budget_check_step() and self.step > first_step:
                     self._fit_iters_to_budget(time.perf_counter() - start, self.history[first_step:])
                     bar.total = cfg.iters
                     bar.refresh()

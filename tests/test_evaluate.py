@@ -16,8 +16,9 @@ class ScriptedGenerator:
     def __init__(self, model):
         pass
 
-    def greedy_batch(self, prompts, max_new_tokens, stop_ids, batch_size):
+    def greedy_batch(self, prompts, max_new_tokens, stop_ids, batch_size, on_done):
         ScriptedGenerator.calls.append((len(prompts), list(max_new_tokens), stop_ids, batch_size))
+        on_done(len(prompts))
         return [self.script[tuple(prompt)] for prompt in prompts]
 
 
@@ -44,11 +45,10 @@ def test_exact_match_scores_each_reply_against_its_own_question(scripted):
     assert result["counts"] == {skill: 2 for skill in result["counts"]} and len(result["counts"]) == 10
     expected = {examples[i]["skill"] for i in wrong}
     assert {skill for skill, accuracy in result["per_skill"].items() if accuracy < 1} == expected
-    # budgets: each answer's length plus one (room for the <|end|> that makes it exact), batched by 8
-    assert [n for n, *_ in scripted.calls] == [8, 8, 4]
-    asked = sorted(b for _, budgets, _, _ in scripted.calls for b in budgets)
-    assert asked == sorted(len(final_answer(e)) + 1 for e in examples)
-    assert all(stop == (tokenizer.end_id,) and size == 8 for _, _, stop, size in scripted.calls)
+    # budgets: each answer's length plus one (room for the <|end|> that makes it exact)
+    [(n, budgets, stop, size)] = scripted.calls
+    assert n == 20 and budgets == [len(final_answer(e)) + 1 for e in examples]
+    assert stop == (tokenizer.end_id,) and size == 8
     samples = result["samples"]  # one per skill: the first example of each
     assert len(samples) == 10 and all(s["correct"] == (s["got"].strip() == s["expected"]) for s in samples)
     assert [s["got"] for s in samples if not s["correct"]] == ["nonsense"]  # only example 0 is shown

@@ -98,7 +98,10 @@ def test_greedy_batch_gives_what_one_prompt_at_a_time_gives(lively_model):
     one_by_one = [generator.generate(p, n, temperature=0, stop_ids=(26, 27)) for p, n in zip(prompts, budgets)]
     assert len({tuple(ids) for ids in one_by_one}) > 4 and any(len(ids) < n for ids, n in zip(one_by_one, budgets))
     # batches of 4: rows at different positions, a partly filled batch, and rows that stop early
-    assert generator.greedy_batch(prompts, budgets, stop_ids=(26, 27), batch_size=4) == one_by_one
+    finished = []
+    batched = generator.greedy_batch(prompts, budgets, stop_ids=(26, 27), batch_size=4, on_done=finished.append)
+    assert batched == one_by_one
+    assert sum(finished) == len(prompts)  # every prompt counted once, for a progress bar
     assert generator.greedy_batch(prompts[:2], 3) == [ids[:3] for ids in one_by_one[:2]]  # one budget for all
     with pytest.raises(ValueError, match="got 2 max_new_tokens for 7 prompts"):
         generator.greedy_batch(prompts, [1, 2])
