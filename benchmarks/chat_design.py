@@ -4,7 +4,7 @@ The speedrun's accuracy depends on choices (learned or rotary positions, batch s
 learning rate, steps) that take a quarter of an hour each to try in minigpt on a CPU.
 `torch_gpt.TorchGPT` is the same model and trains about 3x faster there, so it maps
 the choices; the speedrun takes the best ones (docs/performance.md has the figures).
-Chat tuning only (no pretraining), on the speedrun's data: 20,000 TinyChat training
+Chat tuning only (no pretraining), on the speedrun's data: 26,000 TinyChat training
 conversations, packed rows of 128 tokens, character tokenizer.
 
     python benchmarks/chat_design.py --positions rotary --iters 1400 --eval-every 700
@@ -57,6 +57,8 @@ def greedy_answers(model, tokenizer, examples, block_size):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--positions", choices=["learned", "rotary"], default="rotary")
+    parser.add_argument("--document-mask", action=argparse.BooleanOptionalAction, default=True,
+                        help="packed conversations cannot see each other (default: on, as in the speedrun)")
     parser.add_argument("--iters", type=int, default=1400)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr", type=float, default=3e-3)
@@ -82,13 +84,14 @@ def main():
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    train, test = generate_examples("train", 20000), generate_examples("test", args.n_test)
+    train, test = generate_examples("train", 26000), generate_examples("test", args.n_test)
     chats = "".join(m["content"] for e in train for m in e["messages"])
     tokenizer = CharTokenizer.train("\n".join(load_documents()) + chats)  # as the speedrun's
     data = ChatData(tokenizer, [e["messages"] for e in train], [e["messages"] for e in test])
     block_size = 128
     model = TorchGPT(GPTConfig(vocab_size=tokenizer.vocab_size, block_size=block_size, n_layer=args.n_layer,
-                               n_head=args.n_head, n_embd=args.n_embd, positions=args.positions))
+                               n_head=args.n_head, n_embd=args.n_embd, positions=args.positions,
+                               document_mask=args.document_mask))
     cfg = TrainConfig(iters=args.iters, batch_size=args.batch_size, lr=args.lr, min_lr=args.lr / 10,
                       warmup_iters=min(100, args.iters // 10))  # the speedrun's chat-tuning schedule
     train_step, _ = make_training(model, cfg)

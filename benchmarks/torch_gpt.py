@@ -1,7 +1,7 @@
 """The same GPT and training step as minigpt, in PyTorch eager: the yardstick for
 `train_speed.py --compare-torch`, and a fast stand-in for `chat_design.py`. Same
 architecture (pre-LayerNorm blocks, one QKV projection, biases, exact GELU, tied
-output layer, GPT-2 initialisation, learned or rotary positions), same AdamW
+output layer, GPT-2 initialisation, learned or rotary positions, document mask), same AdamW
 groups, schedule (`minigpt.train.lr_at`) and clipping, fed the same batches.
 """
 
@@ -37,17 +37,18 @@ class Block(nn.Module):
         self.mlp_proj = nn.Linear(4 * cfg.n_embd, cfg.n_embd)
         self.dropout = cfg.dropout
 
-    def attention(self, x):
+    def attention(self, x, allowed):
         B, T, C = x.shape
         q, k, v = self.c_attn(x).view(B, T, 3, self.n_head, C // self.n_head).permute(2, 0, 3, 1, 4)
         if self.rotary:
             q, k = rotate(q, self.cos[:T], self.sin[:T]), rotate(k, self.cos[:T], self.sin[:T])
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=self.dropout if self.training else 0)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, is_causal=allowed is None,
+                                           dropout_p=self.dropout if self.training else 0)
         return self.attn_proj(y.transpose(1, 2).reshape(B, T, C))
 
-    def forward(self, x):
+    def forward(self, x, allowed=None):
         p = self.dropout if self.training else 0.0
-        x = x + F.dropout(self.attention(self.ln_1(x)), p)
+        x = x + F.dropout(self.attention(self.ln_1(x), allowed), p)
         return x + F.dropout(self.mlp_proj(F.gelu(self.c_fc(self.ln_2(x)))), p)
 
 
@@ -59,6 +60,7 @@ class TorchGPT(nn.Module):
         self.blocks = nn.ModuleList([Block(cfg) for _ in range(cfg.n_layer)])
         self.ln_f = nn.LayerNorm(cfg.n_embd)
         self.dropout = cfg.dropout
+        self.document_mask = cfg.document_mask
         for name, p in self.named_parameters():
             if p.dim() >= 2:
                 std = 0.02 / math.sqrt(2 * cfg.n_layer) if name.endswith("proj.weight") else 0.02
@@ -71,8 +73,15 @@ class TorchGPT(nn.Module):
         if self.wpe is not None:
             x = x + self.wpe(torch.arange(idx.shape[1]))
         x = F.dropout(x, self.dropout if self.training else 0.0)
+        allowed = None  # causal
+        if self.document_mask:  # minigpt.model.GPT.attention_mask
+            from minigpt.model import BOS_ID
+
+            document = (idx == BOS_ID).cumsum(dim=1)
+            causal = torch.ones(idx.shape[1], idx.shape[1], dtype=torch.bool).tril()
+            allowed = (causal & (document[:, :, None] == document[:, None, :]))[:, None]
         for block in self.blocks:
-            x = block(x)
+            x = block(x, allowed)
         return self.ln_f(x) @ self.wte.weight.T  # tied output layer
 
     def forward(self, idx, targets):

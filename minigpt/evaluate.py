@@ -82,7 +82,7 @@ def report_markdown(report):
     lines += [
         f"- **Model**: {model['parameters']:,} parameters ({model['n_layer']} layers, {model['n_head']} heads, "
         f"{model['n_embd']} dims, context {model['block_size']} tokens, {model.get('positions', 'learned')} "
-        f"positions), {report['tokenizer']} tokenizer "
+        f"positions{', document mask' if model.get('document_mask') else ''}), {report['tokenizer']} tokenizer "
         f"with {model['vocab_size']} ids",
         f"- **Device**: {report['device']}",
         f"- **Data**: {report['data']}",

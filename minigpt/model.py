@@ -17,8 +17,11 @@ import mindspore as ms
 from mindspore import mint, nn, ops
 from mindspore.common.initializer import Normal
 
+from minigpt.tokenizer import SPECIAL_TOKENS
+
 
 POSITIONS = ("learned", "rotary")
+BOS_ID = SPECIAL_TOKENS.index("<|bos|>")  # the same in every minigpt tokenizer
 
 
 @dataclass
@@ -33,6 +36,10 @@ class GPTConfig:
     # position (GPT-2); "rotary" turns queries and keys by a position-dependent
     # angle (RoPE, as in LLaMA), so attention sees distances: see `rotate`.
     positions: str = "learned"
+    # Chat tuning packs several conversations into one row, each starting with
+    # <|bos|>. With document_mask, a token attends only to its own document: what
+    # another conversation said cannot leak into the answer. See `GPT.attention_mask`.
+    document_mask: bool = False
 
     def __post_init__(self):
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
@@ -92,8 +99,7 @@ class CausalSelfAttention(nn.Cell):
         self.query_key_scores = ops.BatchMatMul(transpose_b=True)
         self.attn_dropout = nn.Dropout(p=config.dropout)
         self.resid_dropout = nn.Dropout(p=config.dropout)
-        # causal[i, j] is True when position i may attend to position j <= i.
-        self.causal = ms.Tensor(np.tril(np.ones((config.block_size, config.block_size), dtype=bool)))
+        self.causal = causal_mask(config.block_size)
         self.positions = ms.Tensor(np.arange(config.block_size, dtype=np.int32))
         self.rotary = config.positions == "rotary"
         if self.rotary:
@@ -117,14 +123,17 @@ class CausalSelfAttention(nn.Cell):
         y = y.transpose(0, 2, 1, 3).reshape(B, T, self.n_head * self.head_dim)
         return self.resid_dropout(self.c_proj(y)), weights
 
-    def construct(self, x):
+    def construct(self, x, allowed=None):
         """Returns the output, the attention weights (for plots) and the keys and
-        values (which become the KV cache when generating)."""
+        values (which become the KV cache when generating). `allowed` (T, T) or
+        (B, 1, T, T) says which keys each query sees; by default the causal rule."""
         T = x.shape[1]
         q, k, v = self.split_heads(x)
         if self.rotary:
             q, k = rotate(q, self.cos[:T], self.sin[:T]), rotate(k, self.cos[:T], self.sin[:T])
-        y, weights = self.attend(q, k, v, self.causal[:T, :T])
+        if allowed is None:
+            allowed = self.causal[:T, :T]
+        y, weights = self.attend(q, k, v, allowed)
         return y, weights, k, v
 
     def decode(self, x, k_cache, v_cache, pos):
@@ -145,6 +154,11 @@ class CausalSelfAttention(nn.Cell):
         allowed = (self.positions <= pos).reshape(-1, 1, 1, self.positions.shape[0])
         y, _ = self.attend(q, k_cache, v_cache, allowed)
         return y, k_cache, v_cache
+
+
+def causal_mask(block_size):
+    """causal[i, j] is True when position i may attend to position j, that is j <= i."""
+    return ms.Tensor(np.tril(np.ones((block_size, block_size), dtype=bool)))
 
 
 class MLP(nn.Cell):
@@ -172,8 +186,8 @@ class Block(nn.Cell):
         self.ln_2 = nn.LayerNorm((config.n_embd,), epsilon=1e-5)
         self.mlp = MLP(config)
 
-    def construct(self, x):
-        attn_out, weights, k, v = self.attn(self.ln_1(x))
+    def construct(self, x, allowed=None):
+        attn_out, weights, k, v = self.attn(self.ln_1(x), allowed)
         x = x + attn_out
         x = x + self.mlp(self.ln_2(x))
         return x, weights, k, v
@@ -197,6 +211,22 @@ class GPT(nn.Cell):
         self.blocks = nn.CellList([Block(config) for _ in range(config.n_layer)])
         self.ln_f = nn.LayerNorm((config.n_embd,), epsilon=1e-5)
         self.positions = ms.Tensor(np.arange(config.block_size, dtype=np.int32))
+        self.causal = causal_mask(config.block_size)
+
+    def attention_mask(self, idx):
+        """Which keys each query may see: (T, T), or (B, 1, T, T) with document_mask.
+
+        With document_mask, every <|bos|> starts a new document, and position i
+        sees position j only if j <= i and both are in the same document. Packed
+        conversations then train as if each had a row of its own. (Generation
+        continues one document: the KV cache does not look for a <|bos|> inside a prompt.)
+        """
+        T = idx.shape[1]
+        if not self.config.document_mask:
+            return self.causal[:T, :T]
+        document = ops.cumsum((idx == BOS_ID).astype(ms.int32), axis=1)  # (B, T): bos seen so far
+        same_document = document.expand_dims(2) == document.expand_dims(1)  # (B, T, T)
+        return ops.logical_and(self.causal[:T, :T], same_document).expand_dims(1)
 
     def embed(self, idx, positions):
         x = self.wte(idx)
@@ -216,9 +246,10 @@ class GPT(nn.Cell):
     def run_blocks(self, idx):
         """Token ids (B, T) -> final hidden states, plus each layer's attention weights, keys and values."""
         x = self.embed(idx, self.positions[: idx.shape[1]])
+        allowed = self.attention_mask(idx)
         weights, keys, values = [], [], []
         for block in self.blocks:
-            x, w, k, v = block(x)
+            x, w, k, v = block(x, allowed)
             weights.append(w)
             keys.append(k)
             values.append(v)

@@ -7,7 +7,7 @@ conversation ends in an assistant answer that is exactly right or wrong.
 
 Skills (one example each):
 
-    add        What is 7 plus 5?                       -> 12
+    add        What is 47 plus 5?                      -> 52
     subtract   Subtract 4 from 19.                     -> 15
     compare    Which is bigger, 42 or 17?              -> 42
     reverse    Write tavo backwards.                   -> ovat
@@ -19,12 +19,16 @@ Skills (one example each):
     greet      Hi, I am Suna.                          -> Hello, Suna! How can I help?
     identity   I am Suna. Who are you?                 -> Nice to meet you, Suna. I am MiniGPT.
 
-Designed to be learnable: operands are small (sums and differences of 0..20,
-never negative; comparisons of two different numbers 0..99), words and names
+Designed to be learnable: sums and differences of a number 0..99 and a digit
+0..9 (never negative), so that the digit facts (7 + 5 = 12) recur under every
+tens digit and a held-out pair is worked out from facts seen in training;
+comparisons of two different numbers 0..99; words and names
 are made up (3-5 letters, so they must be read, not recalled: see
 `made_up_words`; a name is a capitalised word), every answer follows one fixed template per skill,
 everything is ASCII, and every conversation renders to fewer than 128 tokens
-with a character tokenizer (under 100 for most).
+with a character tokenizer (under 100 for most). The training split asks twice
+as many add, subtract and compare questions as the others: they are the slowest
+skills to learn (docs/performance.md); the test split asks every skill equally often.
 
 The split. Each example is built from a *content key*: the operands (a, b) of
 add and subtract, (a, b, "bigger"/"smaller") of compare, the word of the four
@@ -33,8 +37,8 @@ identity. A hash of (skill, key) sends about 10% of each skill's keys to the
 test split and the rest to train, for every seed. The question templates are
 shared: a test question is phrased the way training questions are, but asks
 about operands, a word, a fact or a name that skill never saw in training, so
-no (question, answer) pair of the test split occurs in train. (For add, the
-swapped pair may be in train: 5 + 3 can teach 3 + 5.)
+no (question, answer) pair of the test split occurs in train. (For add, a
+swapped pair of digits may be in train: 5 + 3 can teach 3 + 5.)
 
 Examples are {"messages": [{"role", "content"}, ...], "skill": name}, the
 common chat form; any JSONL of that form works with `read_jsonl`.
@@ -46,6 +50,7 @@ import json
 import random
 import re
 import tempfile
+from collections import Counter
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -56,7 +61,7 @@ from minigpt.chat import check_messages
 SPLITS = ("train", "test")
 TEST_PERCENT = 10
 
-NUMBERS = range(21)  # operands of add and subtract
+NUMBERS, DIGITS = range(100), range(10)  # add and subtract: a number and a digit
 COMPARE_NUMBERS = range(100)
 
 QUESTIONS = {
@@ -126,7 +131,7 @@ def made_up_words(avoid=frozenset()) -> tuple[str, ...]:
     memory (it recalls "c-a-t" for cat, or a familiar name that starts with the
     right letter). Words it has never seen can only be answered by reading them
     letter by letter, which is the skill the held-out split measures. Why all of
-    them (about 74,000): a training set of 20,000 conversations then hardly
+    them (about 74,000): a training set of 26,000 conversations then hardly
     repeats a word, so remembering words never pays and reading is learned sooner.
     """
     patterns = ([VOWELS if i % 2 else CONSONANTS for i in range(length)] for length in (3, 4, 5))
@@ -192,9 +197,9 @@ def _name_skill(skill, answer):
 
 
 _SKILLS = {
-    "add": Skill(("a", "b"), tuple((a, b) for a in NUMBERS for b in NUMBERS), QUESTIONS["add"],
+    "add": Skill(("a", "b"), tuple((a, b) for a in NUMBERS for b in DIGITS), QUESTIONS["add"],
                  lambda a, b: str(a + b)),
-    "subtract": Skill(("a", "b"), tuple((a, b) for a in NUMBERS for b in NUMBERS if a >= b), QUESTIONS["subtract"],
+    "subtract": Skill(("a", "b"), tuple((a, b) for a in NUMBERS for b in DIGITS if a >= b), QUESTIONS["subtract"],
                       lambda a, b: str(a - b)),
     "compare": Skill(
         ("a", "b", "op"),
@@ -209,6 +214,8 @@ _SKILLS = {
     "identity": _name_skill("identity", "Nice to meet you, {name}. I am MiniGPT."),
 }
 SKILLS = tuple(_SKILLS)
+# Questions per round of the training split; the test split asks each skill once per round.
+TRAIN_SHARES = {skill: 2 if skill in ("add", "subtract", "compare") else 1 for skill in SKILLS}
 
 
 def split_of(skill: str, key: tuple) -> str:
@@ -231,21 +238,19 @@ def _draw(rng, keys, k) -> list:
 
 
 def generate_examples(split: str, n: int, seed: int = 0) -> list[dict]:
-    """n examples of `split`, the skills in turn (equal shares); the same (split, n, seed)
-    always gives the same list."""
+    """n examples of `split`, the skills in turn (in TRAIN_SHARES for train, equal shares
+    for test); the same (split, n, seed) always gives the same list."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {', '.join(map(repr, SPLITS))}, got {split!r}")
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}")
     rng = random.Random(f"tinychat:{split}:{seed}")
-    shares = [len(range(i, n, len(SKILLS))) for i in range(len(SKILLS))]
-    keys = {skill: _draw(rng, _split_keys(skill, split), share) for skill, share in zip(SKILLS, shares)}
-    examples = []
-    for i in range(n):
-        skill = SKILLS[i % len(SKILLS)]
-        key = keys[skill][i // len(SKILLS)]
-        examples.append({"messages": _SKILLS[skill].conversation(key, rng), "skill": skill})
-    return examples
+    shares = TRAIN_SHARES if split == "train" else dict.fromkeys(SKILLS, 1)
+    one_round = [skill for skill in SKILLS for _ in range(shares[skill])]
+    order = [one_round[i % len(one_round)] for i in range(n)]
+    counts = Counter(order)
+    keys = {skill: iter(_draw(rng, _split_keys(skill, split), counts[skill])) for skill in SKILLS}
+    return [{"messages": _SKILLS[skill].conversation(next(keys[skill]), rng), "skill": skill} for skill in order]
 
 
 # --- Files ------------------------------------------------------------------------
@@ -288,7 +293,7 @@ def read_jsonl(path) -> list[dict]:
     return rows
 
 
-def make_tinychat(out_dir, n_train=20000, n_test=500, seed=0) -> tuple[Path, Path]:
+def make_tinychat(out_dir, n_train=26000, n_test=500, seed=0) -> tuple[Path, Path]:
     """Write out_dir/train.jsonl and out_dir/test.jsonl."""
     out_dir = Path(out_dir)
     return (write_jsonl(generate_examples("train", n_train, seed), out_dir / "train.jsonl"),

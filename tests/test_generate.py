@@ -62,13 +62,16 @@ def test_kv_cache_output_equals_full_recomputation(generators, prompt_length, ne
     assert len(set(cached)) > 5  # the sampled sequence varies, so the comparison means something
 
 
-@pytest.fixture(scope="module", params=["learned", "rotary"])
+@pytest.fixture(scope="module", params=[("learned", False), ("rotary", False), ("rotary", True)],
+                ids=["learned", "rotary", "rotary-document-mask"])
 def lively_model(request):
     """A model whose greedy output varies (random weights at a larger scale), so that a
     token generated at a wrong position would change what follows."""
     import mindspore as ms
 
-    m = GPT(GPTConfig(vocab_size=40, block_size=24, n_layer=2, n_head=2, n_embd=32, positions=request.param))
+    positions, document_mask = request.param
+    m = GPT(GPTConfig(vocab_size=40, block_size=24, n_layer=2, n_head=2, n_embd=32, positions=positions,
+                      document_mask=document_mask))
     rng = np.random.default_rng(2)  # a seed whose greedy outputs vary for both kinds of positions
     for p in m.trainable_params():
         scale = 1.0 if "embedding" in p.name else 0.3
@@ -82,7 +85,7 @@ def test_kv_cache_logits_match_the_forward_pass(lively_model):
 
     model = lively_model
     tokens = np.zeros((1, model.config.block_size), np.int32)  # a 3-token prompt, then padding
-    tokens[0, :6] = [3, 14, 15, 9, 2, 6]
+    tokens[0, :6] = [1, 14, 15, 9, 2, 6]  # <|bos|> first, as every prompt starts
     full = model(ms.Tensor(tokens[:, :6])).asnumpy()[0]
     prefill_logits, k, v = model.prefill(ms.Tensor(tokens))
     np.testing.assert_allclose(prefill_logits.asnumpy()[0, :3], full[:3], atol=1e-5)

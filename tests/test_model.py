@@ -1,11 +1,11 @@
-"""The GPT's shapes, causality, weight tying, parameter count and attention maps."""
+"""The GPT's shapes, causality, document masks, weight tying, parameter count and attention maps."""
 
 import numpy as np
 import pytest
 import mindspore as ms
 
 from minigpt.device import seed_everything
-from minigpt.model import GPT, GPTConfig, cross_entropy_loss, rotary_tables, rotate
+from minigpt.model import BOS_ID, GPT, GPTConfig, cross_entropy_loss, rotary_tables, rotate
 
 
 @pytest.fixture(scope="module")
@@ -137,3 +137,27 @@ def test_a_rotary_model_has_no_position_table_and_stays_causal(tiny_config):
     y[0, 9] = (x[0, 9] + 1) % config.vocab_size
     a, b = rotary(ids(x)).asnumpy(), rotary(ids(y)).asnumpy()
     np.testing.assert_allclose(a[0, :9], b[0, :9], atol=1e-6)
+
+
+def test_document_mask_lets_each_packed_document_see_only_itself(tiny_config):
+    from dataclasses import replace
+
+    def rotary_model(document_mask):
+        seed_everything(0)  # the same weights each time
+        model = GPT(replace(tiny_config, positions="rotary", document_mask=document_mask))
+        model.set_train(False)
+        return model
+
+    model = rotary_model(document_mask=True)
+    first, second = [BOS_ID, 7, 8, 9], [BOS_ID, 10, 11, 12, 7, 8]
+    allowed = model.attention_mask(ids([first + second])).asnumpy()[0, 0]
+    expected = np.zeros((10, 10), bool)
+    expected[:4, :4] = np.tril(np.ones((4, 4), bool))
+    expected[4:, 4:] = np.tril(np.ones((6, 6), bool))
+    np.testing.assert_array_equal(allowed, expected)
+    # Rotary positions are relative, so the second document gets exactly the logits it gets alone.
+    packed = model(ids([first + second])).asnumpy()[0, len(first):]
+    alone = model(ids([second])).asnumpy()[0]
+    np.testing.assert_allclose(packed, alone, atol=1e-5)
+    # Without the document mask, the first document changes what the second one computes.
+    assert np.abs(rotary_model(document_mask=False)(ids([first + second])).asnumpy()[0, len(first):] - alone).max() > 1e-4
