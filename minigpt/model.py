@@ -218,8 +218,9 @@ class GPT(nn.Cell):
 
         With document_mask, every <|bos|> starts a new document, and position i
         sees position j only if j <= i and both are in the same document. Packed
-        conversations then train as if each had a row of its own. (Generation
-        continues one document: the KV cache does not look for a <|bos|> inside a prompt.)
+        conversations then train as if each had a row of its own. (Generation expects
+        one document per row, as every chat prompt is: the tokens it generates after a
+        prompt that holds a second <|bos|> still see the whole prompt.)
         """
         T = idx.shape[1]
         if not self.config.document_mask:

@@ -35,6 +35,7 @@ def test_the_speedrun_writes_a_full_report_card(run):
         assert 0.0 <= accuracy["overall"] <= 1.0
     markdown = (run_dir / "report.md").read_text()
     assert "| **overall** |" in markdown and "## Sample conversations" in markdown
+    assert "rotary positions, document mask)" in markdown  # the speedrun's model, on the report card
     assert report["model"]["parameters"] > 0 and report["iterations"] == {"pretrain": 10, "sft": 10}
 
 
