@@ -144,6 +144,8 @@ class Generator:
         budgets = [max_new_tokens] * len(prompts) if isinstance(max_new_tokens, int) else list(max_new_tokens)
         if len(budgets) != len(prompts):
             raise ValueError(f"got {len(budgets)} max_new_tokens for {len(prompts)} prompts")
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         self.model.set_train(False)
         results = [None] * len(prompts)
         batched = []

@@ -21,7 +21,7 @@ Skills (one example each):
 
 Designed to be learnable: sums and differences of a number 0..99 and a digit
 0..9 (never negative), so that the digit facts (7 + 5 = 12) recur under every
-tens digit and a held-out pair is worked out from facts seen in training;
+tens digit and a held-out pair can be worked out from facts seen in training;
 comparisons of two different numbers 0..99; words and names
 are made up (3-5 letters, so they must be read, not recalled: see
 `made_up_words`; a name is a capitalised word), every answer follows one fixed template per skill,

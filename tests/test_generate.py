@@ -108,6 +108,8 @@ def test_greedy_batch_gives_what_one_prompt_at_a_time_gives(lively_model):
     assert generator.greedy_batch(prompts[:2], 3) == [ids[:3] for ids in one_by_one[:2]]  # one budget for all
     with pytest.raises(ValueError, match="got 2 max_new_tokens for 7 prompts"):
         generator.greedy_batch(prompts, [1, 2])
+    with pytest.raises(ValueError, match="batch_size must be a positive integer, got 0"):
+        generator.greedy_batch(prompts, budgets, batch_size=0)
 
 
 def test_sampling_with_a_seed_repeats_and_streams_every_token(generators):
