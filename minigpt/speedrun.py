@@ -50,7 +50,7 @@ class SpeedrunConfig:
     name: str = "speedrun"
     out_root: str = "runs"
     size: str = "small"
-    time_budget_s: float = 810.0  # for the two training stages together (about 14 min in all)
+    time_budget_s: float = 810.0  # for the two training stages together (about 13 min in all)
     seed: int = 1337
 
     def __post_init__(self):
@@ -152,7 +152,8 @@ class Speedrun:
         # Rotary positions: copying a word from the question needs "the token after the one
         # I just copied", which RoPE expresses as one distance. The document mask keeps the
         # conversations packed into a row from reading each other. docs/performance.md
-        # measures both: each one roughly doubled the held-out score at the same step count.
+        # measures both at the same step count: rotary took the held-out score from 19% to
+        # 46%, the document mask from 50% to 76%.
         model = GPT(GPTConfig(vocab_size=tokenizer.vocab_size, block_size=s["block_size"], n_layer=s["n_layer"],
                               n_head=s["n_head"], n_embd=s["n_embd"], positions="rotary", document_mask=True))
         print("A sample before pretraining (random weights):")
