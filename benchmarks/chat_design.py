@@ -4,8 +4,8 @@ The speedrun's accuracy depends on choices (learned or rotary positions, batch s
 learning rate, steps) that take a quarter of an hour each to try in minigpt on a CPU.
 `torch_gpt.TorchGPT` is the same model and trains about 3x faster there, so it maps
 the choices; the speedrun takes the best ones (docs/performance.md has the figures).
-Chat tuning only (no pretraining), on the speedrun's data: 26,000 TinyChat training
-conversations, packed rows of 128 tokens, character tokenizer.
+Chat tuning only (no pretraining), on the speedrun's data (as many TinyChat training
+conversations as its default size), packed rows of 128 tokens, character tokenizer.
 
     python benchmarks/chat_design.py --positions rotary --iters 1400 --eval-every 700
 
@@ -77,6 +77,7 @@ def main():
     from minigpt.evaluate import score_replies
     from minigpt.model import GPTConfig
     from minigpt.sft import ChatData
+    from minigpt.speedrun import SIZES
     from minigpt.tinychat import generate_examples
     from minigpt.tokenizer import CharTokenizer
     from minigpt.train import TrainConfig, lr_at
@@ -84,7 +85,7 @@ def main():
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    train, test = generate_examples("train", 26000), generate_examples("test", args.n_test)
+    train, test = generate_examples("train", SIZES["small"]["n_train"]), generate_examples("test", args.n_test)
     chats = "".join(m["content"] for e in train for m in e["messages"])
     tokenizer = CharTokenizer.train("\n".join(load_documents()) + chats)  # as the speedrun's
     data = ChatData(tokenizer, [e["messages"] for e in train], [e["messages"] for e in test])
