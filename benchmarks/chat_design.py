@@ -69,6 +69,7 @@ def main():
     parser.add_argument("--eval-every", type=int, default=0, help="also evaluate every N iterations")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=1337)
+    parser.add_argument("--misses", type=int, default=0, help="at the end, print up to N wrong replies per skill")
     args = parser.parse_args()
 
     import torch
@@ -78,7 +79,7 @@ def main():
     from minigpt.model import GPTConfig
     from minigpt.sft import ChatData
     from minigpt.speedrun import SIZES
-    from minigpt.tinychat import generate_examples
+    from minigpt.tinychat import SKILLS, final_answer, generate_examples, is_correct
     from minigpt.tokenizer import CharTokenizer
     from minigpt.train import TrainConfig, lr_at
     from torch_gpt import TorchGPT, make_training
@@ -106,7 +107,13 @@ def main():
             print(f"step {step + 1}: loss {loss:.3f}, exact match {scores['overall']:.1%} {scores['per_skill']}",
                   flush=True)
     seconds = time.perf_counter() - start
-    scores = score_replies(test, greedy_answers(model, tokenizer, test, block_size))
+    replies = greedy_answers(model, tokenizer, test, block_size)
+    scores = score_replies(test, replies)
+    misses = [(e, got) for e, got in zip(test, replies) if not is_correct(e, got)]
+    for skill in SKILLS:
+        for example, got in [m for m in misses if m[0]["skill"] == skill][:args.misses]:
+            print(f"{skill}: {example['messages'][-2]['content']!r}\n  expected {final_answer(example)!r}\n"
+                  f"  got      {got!r}")
     print(json.dumps({**vars(args), "loss": round(loss, 4), "exact_match": scores["overall"],
                       "per_skill": scores["per_skill"], "train_s": round(seconds, 1)}))
 

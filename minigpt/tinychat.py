@@ -7,8 +7,8 @@ conversation ends in an assistant answer that is exactly right or wrong.
 
 Skills (one example each):
 
-    add        What is 47 plus 5?                      -> 52
-    subtract   Subtract 4 from 19.                     -> 15
+    add        What is 47 plus 5?                      -> 7 + 5 = 12, 4 + 1 = 5, so the answer is 52.
+    subtract   Subtract 4 from 19.                     -> 9 - 4 = 5, 1 - 0 = 1, so the answer is 15.
     compare    Which is bigger, 42 or 17?              -> 42
     reverse    Write tavo backwards.                   -> ovat
     spell      How do you spell tavo?                  -> t-a-v-o
@@ -21,14 +21,16 @@ Skills (one example each):
 
 Designed to be learnable: sums and differences of a number 0..99 and a digit
 0..9 (never negative), so that the digit facts (7 + 5 = 12) recur under every
-tens digit and a held-out pair can be worked out from facts seen in training;
-comparisons of two different numbers 0..99; words and names
-are made up (3-5 letters, so they must be read, not recalled: see
-`made_up_words`; a name is a capitalised word), every answer follows one fixed template per skill,
-everything is ASCII, and every conversation renders to fewer than 128 tokens
-with a character tokenizer (under 100 for most). The training split asks twice
-as many add, subtract and compare questions as the others: they are the slowest
-skills to learn (docs/performance.md); the test split asks every skill equally often.
+tens digit and a held-out pair can be worked out from facts seen in training,
+worked out digit by digit, ones first (see `worked_sum`); comparisons of two
+different numbers 0..99; words and names are made up (3-5 letters, so they
+must be read, not recalled: see `made_up_words`; a name is a capitalised word);
+every answer follows a fixed template of its skill (subtraction has two: with
+and without a borrow); everything is ASCII, and every conversation renders to fewer than 128 tokens
+with a character tokenizer (under 100 for most). The training split asks two
+add, two subtract and three compare questions for every one of the others: they
+are the slowest skills to learn (docs/performance.md); the test split asks every
+skill equally often.
 
 The split. Each example is built from a *content key*: the operands (a, b) of
 add and subtract, (a, b, "bigger"/"smaller") of compare, the word of the four
@@ -196,11 +198,34 @@ def _name_skill(skill, answer):
     return Skill(("name",), tuple((n,) for n in NAMES), QUESTIONS[skill], lambda name: answer.format(name=name))
 
 
+def worked_sum(a, b):
+    """a + b worked out the way it is taught: ones first, then tens with the carry.
+
+    Why: a small model cannot write the 5 of 47 + 5 = 52 in one step, because that
+    digit depends on three digits of the question at once (4, 7 and 5). Worked out,
+    every digit of the answer is a copy, or a one-digit fact about the two digits
+    written just before it, which a two-layer model learns in minutes; the final
+    number then copies what was worked out. This is chain-of-thought in miniature.
+    Exact match scores the whole reply, steps included.
+    """
+    tens, ones = divmod(a, 10)
+    carry = (ones + b) // 10
+    return f"{ones} + {b} = {ones + b}, {tens} + {carry} = {tens + carry}, so the answer is {a + b}."
+
+
+def worked_difference(a, b):
+    """a - b (a >= b) worked out like `worked_sum`: the ones, borrowing a ten when needed, then the tens."""
+    tens, ones = divmod(a, 10)
+    if ones >= b:
+        return f"{ones} - {b} = {ones - b}, {tens} - 0 = {tens}, so the answer is {a - b}."
+    return (f"{ones} - {b} needs a borrow: 1{ones} - {b} = {10 + ones - b}, {tens} - 1 = {tens - 1}, "
+            f"so the answer is {a - b}.")
+
+
 _SKILLS = {
-    "add": Skill(("a", "b"), tuple((a, b) for a in NUMBERS for b in DIGITS), QUESTIONS["add"],
-                 lambda a, b: str(a + b)),
+    "add": Skill(("a", "b"), tuple((a, b) for a in NUMBERS for b in DIGITS), QUESTIONS["add"], worked_sum),
     "subtract": Skill(("a", "b"), tuple((a, b) for a in NUMBERS for b in DIGITS if a >= b), QUESTIONS["subtract"],
-                      lambda a, b: str(a - b)),
+                      worked_difference),
     "compare": Skill(
         ("a", "b", "op"),
         tuple((a, b, op) for a in COMPARE_NUMBERS for b in COMPARE_NUMBERS if a != b for op in ("bigger", "smaller")),
@@ -215,7 +240,8 @@ _SKILLS = {
 }
 SKILLS = tuple(_SKILLS)
 # Questions per round of the training split; the test split asks each skill once per round.
-TRAIN_SHARES = {skill: 2 if skill in ("add", "subtract", "compare") else 1 for skill in SKILLS}
+# Comparisons are learned last, and only with the most practice (docs/performance.md).
+TRAIN_SHARES = {skill: {"add": 2, "subtract": 2, "compare": 3}.get(skill, 1) for skill in SKILLS}
 
 
 def split_of(skill: str, key: tuple) -> str:

@@ -237,7 +237,7 @@ class Trainer:
         return max(3, min(20, self.cfg.warmup_iters))
 
     def _fit_iters_to_budget(self, elapsed, steps):
-        """Lower cfg.iters so the run ends within cfg.time_budget_s (10% kept for evaluations).
+        """Lower cfg.iters so the run ends within cfg.time_budget_s (5% kept for evaluations and checkpoints).
 
         `steps` are the records of the `elapsed` seconds of this call to train().
         They are timed by the wall clock, so making batches and logging count too;
@@ -245,7 +245,7 @@ class Trainer:
         """
         first = steps[0]["ms_per_iter"] / 1000
         seconds_per_step = (elapsed - first) / max(1, len(steps) - 1)
-        affordable = self.step + int(0.9 * (self.cfg.time_budget_s - elapsed) / seconds_per_step)
+        affordable = self.step + int(0.95 * (self.cfg.time_budget_s - elapsed) / seconds_per_step)
         affordable = int(agreed_min(affordable, self.workers))  # every worker must stop at the same step
         if affordable < self.cfg.iters:
             tqdm.write(f"time budget {self.cfg.time_budget_s:.0f} s: training {affordable} iterations "
