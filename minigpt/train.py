@@ -193,11 +193,16 @@ class Trainer:
         self.model.set_train(True)
         bar = tqdm(total=cfg.iters, initial=self.step, desc="training", unit="it",
                    disable=not self.progress, dynamic_ncols=True)
-        start, first_step = time.perf_counter(), self.step
+        start, requested_iters = time.perf_counter(), cfg.iters
+        pace_from = None  # (seconds, step) from which the pace is measured: after the first step, which compiles
         try:
             while self.step < cfg.iters:
-                if cfg.time_budget_s and self.step == self._budget_check_step() and self.step > first_step:
-                    self._fit_iters_to_budget(time.perf_counter() - start, self.history[first_step:])
+                if (cfg.time_budget_s and self.step in self._budget_check_steps()
+                        and pace_from and self.step > pace_from[1]):
+                    elapsed = time.perf_counter() - start
+                    seconds_per_step = (elapsed - pace_from[0]) / (self.step - pace_from[1])
+                    self._fit_iters_to_budget(requested_iters, elapsed, seconds_per_step)
+                    pace_from = (elapsed, self.step)
                     bar.total = cfg.iters
                     bar.refresh()
                 lr = lr_at(self.step, cfg)
@@ -208,6 +213,7 @@ class Trainer:
                 record = {"step": self.step + 1, "loss": loss, "lr": lr,
                           "ms_per_iter": 1000 * (time.perf_counter() - t0)}
                 self.step += 1
+                pace_from = pace_from or (time.perf_counter() - start, self.step)
                 if self.step % cfg.eval_interval == 0 or self.step == cfg.iters:
                     evaluation = self.evaluate()
                     record.update(train_loss=evaluation["train"], val_loss=evaluation["val"])
@@ -233,24 +239,27 @@ class Trainer:
             self.plot_loss_curve()
         return self.history
 
-    def _budget_check_step(self):
-        return max(3, min(20, self.cfg.warmup_iters))
+    def _budget_check_steps(self):
+        """When the iteration count is fitted to the time budget: early, so that a
+        short budget is kept, and again at the end of warmup, when the pace has
+        settled (the first steps are slower). Until then the learning rate does not
+        depend on cfg.iters, so changing it changes nothing already done."""
+        return {max(3, min(20, self.cfg.warmup_iters)), max(3, self.cfg.warmup_iters)}
 
-    def _fit_iters_to_budget(self, elapsed, steps):
-        """Lower cfg.iters so the run ends within cfg.time_budget_s (5% kept for evaluations and checkpoints).
+    def _fit_iters_to_budget(self, requested_iters, elapsed, seconds_per_step):
+        """Set cfg.iters (at most `requested_iters`) so the run ends within cfg.time_budget_s,
+        5% kept for evaluations and checkpoints.
 
-        `steps` are the records of the `elapsed` seconds of this call to train().
-        They are timed by the wall clock, so making batches and logging count too;
-        the first step is left out of the rate, because it also compiled.
+        `elapsed` is the wall-clock time of this call to train() so far, and the pace
+        is wall-clock time too, so making batches and logging count.
         """
-        first = steps[0]["ms_per_iter"] / 1000
-        seconds_per_step = (elapsed - first) / max(1, len(steps) - 1)
         affordable = self.step + int(0.95 * (self.cfg.time_budget_s - elapsed) / seconds_per_step)
         affordable = int(agreed_min(affordable, self.workers))  # every worker must stop at the same step
-        if affordable < self.cfg.iters:
-            tqdm.write(f"time budget {self.cfg.time_budget_s:.0f} s: training {affordable} iterations "
-                       f"instead of {self.cfg.iters} ({1000 * seconds_per_step:.0f} ms each)")
-            self.cfg.iters = max(self.step + 1, affordable)
+        iters = max(self.step + 1, min(requested_iters, affordable))
+        if iters != self.cfg.iters:
+            tqdm.write(f"time budget {self.cfg.time_budget_s:.0f} s: training {iters} iterations "
+                       f"instead of {requested_iters} ({1000 * seconds_per_step:.0f} ms each)")
+            self.cfg.iters = iters
 
     def _log(self, record):
         self.history.append(record)

@@ -42,6 +42,14 @@ def test_train_writes_a_run(run_dir):
     assert len((run_dir / "metrics.jsonl").read_text().splitlines()) == 4
 
 
+def test_model_options_reach_the_saved_config(corpus, tmp_path):
+    out = tmp_path / "rope"
+    assert main(["train", "--data", str(corpus), "--out", str(out), "--iters", "2", "--positions", "rotary",
+                 "--no-bias", *TINY]) == 0
+    saved = json.loads((out / "checkpoint" / "config.json").read_text())["model"]
+    assert saved["positions"] == "rotary" and saved["bias"] is False
+
+
 def test_sample_streams_a_continuation_of_the_prompt(run_dir, capsys):
     argv = ["sample", "--checkpoint", str(run_dir), "--prompt", "a small", "--max-new-tokens", "12", "--seed", "1"]
     assert main(argv) == 0

@@ -43,6 +43,19 @@ def test_parameter_count_matches_the_formula(model, tiny_config):
     assert model.num_parameters(exclude_position_embeddings=True) == expected - T * C
 
 
+def test_without_bias_the_linear_layers_lose_exactly_their_biases(tiny_config):
+    from dataclasses import replace
+
+    config = replace(tiny_config, bias=False)
+    seed_everything(0)
+    model = GPT(config)
+    C, L = config.n_embd, config.n_layer
+    assert model.num_parameters() == GPT(tiny_config).num_parameters() - L * (3 * C + C + 4 * C + C)
+    # LayerNorm keeps its shift ("beta"); only the Dense layers lose their biases
+    assert not [p.name for p in model.trainable_params() if p.name.endswith(".bias")]
+    assert GPTConfig(**config.to_dict()) == config  # what a checkpoint saves and loads
+
+
 def test_output_layer_is_tied_to_the_token_embedding(model, tiny_config):
     names = [p.name for p in model.trainable_params()]
     assert not any("lm_head" in n for n in names)

@@ -1,6 +1,7 @@
 """Training: schedule values, parameter groups, learning, exact resume, checkpoints, Ctrl-C."""
 
 import json
+import time
 
 import numpy as np
 import pytest
@@ -138,6 +139,24 @@ def test_bad_checkpoints_get_clear_errors(tiny_data, tiny_config, tmp_path):
     (tmp_path / CHECKPOINT_DIR / "model.ckpt").unlink()
     with pytest.raises(CheckpointError, match="missing model.ckpt"):
         load_checkpoint(tmp_path)
+
+
+def test_the_time_budget_is_fitted_again_at_the_end_of_warmup(tiny_data, tiny_config, tmp_path, monkeypatch):
+    """The first steps are slow (caches warming up): a count fitted to them alone leaves budget unused."""
+    trainer = make_trainer(tiny_data, tiny_config, tmp_path, iters=1000, warmup_iters=40, time_budget_s=100.0,
+                           eval_interval=1000)
+    clock, real_step = [0.0], trainer._train_step
+
+    def timed_step(*args):
+        clock[0] += 2.0 if trainer.step < 20 else 0.5
+        return real_step(*args)
+
+    trainer._train_step = timed_step
+    monkeypatch.setattr(time, "perf_counter", lambda: clock[0])
+    history = trainer.train()
+    # fitted at step 20 to 2 s per step: 48 iterations; at step 40 to the faster pace: more
+    assert 60 < len(history) == trainer.cfg.iters < 1000
+    assert 80 < clock[0] <= 100
 
 
 def test_a_time_budget_lowers_the_iterations_during_warmup(tiny_data, tiny_config, tmp_path):
