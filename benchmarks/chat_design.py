@@ -10,7 +10,8 @@ conversations as its default size), packed rows of 128 tokens, character tokeniz
     python benchmarks/chat_design.py --positions rotary --iters 1400 --eval-every 700
 
 prints the held-out exact match (greedy decoding, TinyChat test split) per skill at
-each evaluation, then one JSON line with the settings and the final figures.
+each evaluation, then one JSON line with the settings and the final figures;
+--misses N also prints up to N wrong replies per skill, to see how the model fails.
 """
 
 import argparse
