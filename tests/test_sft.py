@@ -50,7 +50,8 @@ class EveryToken:
     def batch(self, split, batch_size, block_size, rng):
         x, y = self.data.batch(split, batch_size, block_size, rng)
         next_tokens = np.concatenate([x[:, 1:], np.full((batch_size, 1), self.pad_id)], axis=1)
-        return x, np.where((y != IGNORE) | (next_tokens != self.pad_id), np.maximum(y, next_tokens), IGNORE)
+        user_text = np.where(next_tokens != self.pad_id, next_tokens, IGNORE)
+        return x, np.where(y != IGNORE, y, user_text)  # y holds the assistant targets, ends included
 
 
 def test_sft_lowers_the_loss_on_assistant_tokens_only(tokenizer, tmp_path):
