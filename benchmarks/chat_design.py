@@ -4,8 +4,9 @@ The speedrun's accuracy depends on choices (learned or rotary positions, batch s
 learning rate, steps) that take a quarter of an hour each to try in minigpt on a CPU.
 `torch_gpt.TorchGPT` is the same model and trains about 3x faster there, so it maps
 the choices; the speedrun takes the best ones (docs/performance.md has the figures).
-Chat tuning only (no pretraining), on the speedrun's data (as many TinyChat training
-conversations as its default size), packed rows of 128 tokens, character tokenizer.
+Chat tuning on the speedrun's data (as many TinyChat training conversations as its
+default size), packed rows of 128 tokens, character tokenizer; no pretraining unless
+--pretrain-iters asks for the speedrun's (the embedded corpus, its learning rate).
 
     python benchmarks/chat_design.py --positions rotary --iters 1400 --eval-every 700
 
@@ -63,6 +64,8 @@ def main():
     parser.add_argument("--bias", action=argparse.BooleanOptionalAction, default=True,
                         help="biases in the linear layers (default: on, as GPTConfig)")
     parser.add_argument("--iters", type=int, default=1400)
+    parser.add_argument("--pretrain-iters", type=int, default=0,
+                        help="pretrain this many steps on the embedded corpus first (the speedrun: 60)")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--n-layer", type=int, default=2)
@@ -77,11 +80,11 @@ def main():
 
     import torch
 
-    from minigpt.data import load_documents
+    from minigpt.data import load_documents, tokenize_documents, train_val_split
     from minigpt.evaluate import score_replies
     from minigpt.model import GPTConfig
     from minigpt.sft import ChatData
-    from minigpt.speedrun import SIZES
+    from minigpt.speedrun import SIZES, SpeedrunConfig
     from minigpt.tinychat import SKILLS, final_answer, generate_examples, is_correct
     from minigpt.tokenizer import CharTokenizer
     from minigpt.train import TrainConfig, lr_at
@@ -89,7 +92,9 @@ def main():
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    train, test = generate_examples("train", SIZES["small"]["n_train"]), generate_examples("test", args.n_test)
+    data_seed = SpeedrunConfig().seed  # the speedrun's questions, in both splits
+    train = generate_examples("train", SIZES["small"]["n_train"], data_seed)
+    test = generate_examples("test", args.n_test, data_seed)
     chats = "".join(m["content"] for e in train for m in e["messages"])
     tokenizer = CharTokenizer.train("\n".join(load_documents()) + chats)  # as the speedrun's
     data = ChatData(tokenizer, [e["messages"] for e in train], [e["messages"] for e in test])
@@ -97,6 +102,16 @@ def main():
     model = TorchGPT(GPTConfig(vocab_size=tokenizer.vocab_size, block_size=block_size, n_layer=args.n_layer,
                                n_head=args.n_head, n_embd=args.n_embd, positions=args.positions,
                                document_mask=args.document_mask, bias=args.bias))
+    if args.pretrain_iters:  # as Speedrun.pretrain: its learning rate and schedule
+        s = SIZES["small"]
+        corpus = train_val_split(tokenize_documents(load_documents(), tokenizer))
+        pretrain_cfg = TrainConfig(iters=args.pretrain_iters, batch_size=args.batch_size, lr=s["pretrain_lr"],
+                                   min_lr=s["pretrain_lr"] / 10, warmup_iters=min(100, args.pretrain_iters // 10))
+        pretrain_step, _ = make_training(model, pretrain_cfg)
+        for step in range(args.pretrain_iters):
+            x, y = corpus.batch("train", args.batch_size, block_size, np.random.default_rng((args.seed, 1, step)))
+            loss = pretrain_step(x, y, lr_at(step, pretrain_cfg))
+        print(f"pretrained {args.pretrain_iters} steps: loss {loss:.3f}", flush=True)
     cfg = TrainConfig(iters=args.iters, batch_size=args.batch_size, lr=args.lr, min_lr=args.lr / 10,
                       warmup_iters=min(100, args.iters // 10))  # the speedrun's chat-tuning schedule
     train_step, _ = make_training(model, cfg)

@@ -1,5 +1,9 @@
 """Backend choice, its override, and seeding that makes CPU runs repeat."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -43,3 +47,17 @@ def test_seeding_repeats_weights_and_samples():
     seed_everything(5)
     assert np.array_equal(GPT(config).wte.embedding_table.asnumpy(), first)
     assert np.random.rand() == draw
+
+
+def _blocking_run_after_setup(env):
+    code = ("import os; from minigpt.device import setup_device; setup_device('cpu', quiet=True); "
+            "print(os.environ.get('MS_DEV_HOST_BLOCKING_RUN'))")
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_on_cpu_kernels_run_in_the_calling_thread_unless_the_user_says_otherwise():
+    env = {k: v for k, v in os.environ.items() if k != "MS_DEV_HOST_BLOCKING_RUN"}
+    assert _blocking_run_after_setup(env) == "1"
+    assert _blocking_run_after_setup({**env, "MS_DEV_HOST_BLOCKING_RUN": "0"}) == "0"
