@@ -13,7 +13,7 @@ corpus: topics joined with newlines in sorted key order, first 90% train, last
 
     python benchmarks/train_speed.py --iters 2000
     python benchmarks/train_speed.py --iters 2000 --compare-torch
-    python benchmarks/train_speed.py --recipe shakespeare --iters 6 --compare-torch
+    python benchmarks/train_speed.py --recipe shakespeare --iters 3 --batch-size 16 --compare-torch
 
 prints one JSON line per framework: ms_per_iter (median after warm-up),
 tokens_per_s, compile_s (minigpt: the first step, which compiles the graph),
@@ -40,11 +40,11 @@ RECIPES = {
 }
 
 
-def recipe_configs(name, iters, vocab_size):
+def recipe_configs(name, iters, vocab_size, batch_size=None):
     from minigpt.model import GPTConfig
     from minigpt.train import TrainConfig
 
-    r = RECIPES[name]
+    r = {**RECIPES[name], "batch_size": batch_size or RECIPES[name]["batch_size"]}
     model = GPTConfig(vocab_size=vocab_size, block_size=r["block_size"], n_layer=r["n_layer"], n_head=r["n_head"],
                       n_embd=r["n_embd"], dropout=r["dropout"])
     train = TrainConfig(iters=iters, batch_size=r["batch_size"], lr=r["lr"], min_lr=r["lr"] / 10,
@@ -116,6 +116,9 @@ def main(argv=None):
     parser.add_argument("--recipe", choices=sorted(RECIPES), default="baby", help="model and batch (default baby)")
     parser.add_argument("--iters", type=int, default=2000, help="training iterations (default 2000)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for both frameworks (default: all cores)")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="rows per step instead of the recipe's (shakespeare's 64 x 256 needs more than 24 GB "
+                             "in minigpt: --batch-size 16 fits in 9 GB)")
     parser.add_argument("--compare-torch", action="store_true", help="also run the recipe in PyTorch and print the ratio")
     parser.add_argument("--progress", action="store_true", help="show a progress bar")
     args = parser.parse_args(argv)
@@ -128,7 +131,7 @@ def main(argv=None):
     documents = load_documents()
     tokenizer = CharTokenizer.train("\n".join(documents))
     data = train_val_split(tokenize_documents(documents, tokenizer))
-    model_cfg, cfg = recipe_configs(args.recipe, args.iters, tokenizer.vocab_size)
+    model_cfg, cfg = recipe_configs(args.recipe, args.iters, tokenizer.vocab_size, args.batch_size)
     results = []
     if args.compare_torch:
         try:
@@ -142,7 +145,7 @@ def main(argv=None):
     print(json.dumps(results[-1]), flush=True)
     if args.compare_torch:
         torch_ms, minigpt_ms = results[0]["ms_per_iter"], results[1]["ms_per_iter"]
-        print(json.dumps({"recipe": args.recipe, "minigpt_ms": minigpt_ms, "torch_ms": torch_ms,
+        print(json.dumps({"recipe": args.recipe, "batch_size": cfg.batch_size, "minigpt_ms": minigpt_ms, "torch_ms": torch_ms,
                           "ratio": round(minigpt_ms / torch_ms, 2),
                           "val_loss_gap": round(results[1]["val_loss"] - results[0]["val_loss"], 4)}))
     return results
