@@ -2,8 +2,9 @@
 
 The speedrun's accuracy depends on choices (learned or rotary positions, batch size,
 learning rate, steps) that take a quarter of an hour each to try in minigpt on a CPU.
-`torch_gpt.TorchGPT` is the same model and trains about 3x faster there, so it maps
-the choices; the speedrun takes the best ones (docs/performance.md has the figures).
+`torch_gpt.TorchGPT` is the same model; on one thread it trains about as fast as minigpt
+on two, so two choices are tried side by side in the time of one speedrun, and the
+speedrun takes the best ones (docs/performance.md has the figures).
 Chat tuning on the speedrun's data (as many TinyChat training conversations as its
 default size), packed rows of 128 tokens, character tokenizer; no pretraining unless
 --pretrain-iters asks for the speedrun's (the embedded corpus, its learning rate).

@@ -115,11 +115,13 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--recipe", choices=sorted(RECIPES), default="baby", help="model and batch (default baby)")
     parser.add_argument("--iters", type=int, default=2000, help="training iterations (default 2000)")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads for both frameworks (default: all cores)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads for both frameworks (default: all cores)")
     parser.add_argument("--batch-size", type=int, default=None,
                         help="rows per step instead of the recipe's (shakespeare's 64 x 256 needs more than 24 GB "
                              "in minigpt: --batch-size 16 fits in 9 GB)")
-    parser.add_argument("--compare-torch", action="store_true", help="also run the recipe in PyTorch and print the ratio")
+    parser.add_argument("--compare-torch", action="store_true",
+                        help="also run the recipe in PyTorch and print the ratio")
     parser.add_argument("--progress", action="store_true", help="show a progress bar")
     args = parser.parse_args(argv)
 
@@ -145,8 +147,8 @@ def main(argv=None):
     print(json.dumps(results[-1]), flush=True)
     if args.compare_torch:
         torch_ms, minigpt_ms = results[0]["ms_per_iter"], results[1]["ms_per_iter"]
-        print(json.dumps({"recipe": args.recipe, "batch_size": cfg.batch_size, "minigpt_ms": minigpt_ms, "torch_ms": torch_ms,
-                          "ratio": round(minigpt_ms / torch_ms, 2),
+        print(json.dumps({"recipe": args.recipe, "batch_size": cfg.batch_size, "minigpt_ms": minigpt_ms,
+                          "torch_ms": torch_ms, "ratio": round(minigpt_ms / torch_ms, 2),
                           "val_loss_gap": round(results[1]["val_loss"] - results[0]["val_loss"], 4)}))
     return results
 

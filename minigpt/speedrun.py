@@ -32,8 +32,8 @@ from minigpt.train import CHECKPOINT_DIR, Trainer, TrainConfig, load_checkpoint,
 # Model and training sizes. "tiny" is for tests; "small" is the default speedrun
 # (docs/performance.md records what was tried: two layers at a higher chat-tuning
 # learning rate beat four layers in the same time on 2 CPU cores). Its step counts
-# are ceilings: the time budget decides, and on 2 cores it allows about 6,000
-# chat-tuning steps (each takes about 0.12 s).
+# are ceilings: the time budget decides (4,322 chat-tuning steps of about 0.14 s
+# on the 2-core reference machine).
 SIZES = {
     "tiny": dict(n_layer=1, n_head=2, n_embd=32, block_size=128, pretrain_iters=10, sft_iters=10,
                  batch_size=4, pretrain_lr=1e-3, sft_lr=3e-3, n_train=400, n_test=40),

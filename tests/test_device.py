@@ -1,4 +1,4 @@
-"""Backend choice, its override, and seeding that makes CPU runs repeat."""
+"""Backend choice, its override, the CPU runtime switch, and seeding that makes CPU runs repeat."""
 
 import os
 import subprocess
