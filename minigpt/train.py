@@ -25,6 +25,7 @@ from minigpt.optim import AdamW
 from minigpt.tokenizer import load_tokenizer
 
 CHECKPOINT_DIR = "checkpoint"
+BUDGET_GUARD_EVERY = 100  # steps between checks, after warmup, that a time budget still holds
 
 
 @dataclass
@@ -46,7 +47,8 @@ class TrainConfig:
     seed: int = 1337
     # Seconds this run may take (0: no limit). If `iters` would take longer, it
     # is lowered to what fits, measured on the first steps: during warmup, so
-    # the learning-rate schedule still ends where `iters` does.
+    # the learning-rate schedule still ends where `iters` does. If the pace
+    # slows later, it is lowered again (the learning rate then decays sooner).
     time_budget_s: float = 0.0
 
     def __post_init__(self):
@@ -194,17 +196,23 @@ class Trainer:
         bar = tqdm(total=cfg.iters, initial=self.step, desc="training", unit="it",
                    disable=not self.progress, dynamic_ncols=True)
         start, requested_iters = time.perf_counter(), cfg.iters
+        pauses = 0.0  # seconds spent on evaluations and checkpoints, which the budget's 5% reserve covers
         pace_from = None  # (seconds, step) from which the pace is measured: after the first step, which compiles
         try:
             while self.step < cfg.iters:
-                if (cfg.time_budget_s and self.step in self._budget_check_steps()
-                        and pace_from and self.step > pace_from[1]):
-                    elapsed = time.perf_counter() - start
-                    seconds_per_step = (elapsed - pace_from[0]) / (self.step - pace_from[1])
-                    self._fit_iters_to_budget(requested_iters, elapsed, seconds_per_step)
-                    pace_from = (elapsed, self.step)
-                    bar.total = cfg.iters
-                    bar.refresh()
+                if cfg.time_budget_s and pace_from and self.step > pace_from[1]:
+                    fit = self.step in self._budget_check_steps()
+                    # After warmup the count may only go down: a pace that slows later
+                    # (another program, a warm machine) must not overrun the budget.
+                    guard = self.step > cfg.warmup_iters and self.step % BUDGET_GUARD_EVERY == 0
+                    if fit or guard:
+                        elapsed = time.perf_counter() - start
+                        seconds_per_step = (elapsed - pauses - pace_from[0]) / (self.step - pace_from[1])
+                        self._fit_iters_to_budget(requested_iters if fit else cfg.iters, elapsed, seconds_per_step)
+                        if fit:  # the guard keeps measuring from the last fit: a long average, steady against noise
+                            pace_from = (elapsed - pauses, self.step)
+                        bar.total = cfg.iters
+                        bar.refresh()
                 lr = lr_at(self.step, cfg)
                 # The batch depends only on (seed, step): a resumed run draws the same batches.
                 xs, ys = self._batches("train", np.random.default_rng((cfg.seed, self.step)), cfg.grad_accum)
@@ -215,15 +223,19 @@ class Trainer:
                 self.step += 1
                 pace_from = pace_from or (time.perf_counter() - start, self.step)
                 if self.step % cfg.eval_interval == 0 or self.step == cfg.iters:
+                    paused = time.perf_counter()
                     evaluation = self.evaluate()
                     record.update(train_loss=evaluation["train"], val_loss=evaluation["val"])
                     bar.write(f"step {self.step}: train loss {evaluation['train']:.4f}, "
                               f"val loss {evaluation['val']:.4f}")
+                    pauses += time.perf_counter() - paused
                 self._log(record)
                 bar.set_postfix(loss=f"{loss:.3f}", lr=f"{lr:.1e}")
                 bar.update(1)
                 if self.step % cfg.checkpoint_interval == 0 and self.step < cfg.iters and self.workers.is_main:
+                    paused = time.perf_counter()
                     self.save_checkpoint()
+                    pauses += time.perf_counter() - paused
         except KeyboardInterrupt:
             bar.close()
             if self.workers.is_main:
@@ -246,19 +258,20 @@ class Trainer:
         depend on cfg.iters, so changing it changes nothing already done."""
         return {max(3, min(20, self.cfg.warmup_iters)), max(3, self.cfg.warmup_iters)}
 
-    def _fit_iters_to_budget(self, requested_iters, elapsed, seconds_per_step):
-        """Set cfg.iters (at most `requested_iters`) so the run ends within cfg.time_budget_s,
+    def _fit_iters_to_budget(self, most_iters, elapsed, seconds_per_step):
+        """Set cfg.iters (at most `most_iters`) so the run ends within cfg.time_budget_s,
         5% kept for evaluations and checkpoints.
 
-        `elapsed` is the wall-clock time of this call to train() so far, and the pace
-        is wall-clock time too, so making batches and logging count.
+        `elapsed` is the wall-clock time of this call to train() so far; the pace is
+        wall-clock time per step without evaluations and checkpoints, so making
+        batches and logging count.
         """
         affordable = self.step + int(0.95 * (self.cfg.time_budget_s - elapsed) / seconds_per_step)
         affordable = int(agreed_min(affordable, self.workers))  # every worker must stop at the same step
-        iters = max(self.step + 1, min(requested_iters, affordable))
+        iters = max(self.step + 1, min(most_iters, affordable))
         if iters != self.cfg.iters:
             tqdm.write(f"time budget {self.cfg.time_budget_s:.0f} s: training {iters} iterations "
-                       f"instead of {requested_iters} ({1000 * seconds_per_step:.0f} ms each)")
+                       f"instead of {self.cfg.iters} ({1000 * seconds_per_step:.0f} ms each)")
             self.cfg.iters = iters
 
     def _log(self, record):

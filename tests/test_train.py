@@ -159,6 +159,32 @@ def test_the_time_budget_is_fitted_again_at_the_end_of_warmup(tiny_data, tiny_co
     assert 80 < clock[0] <= 100
 
 
+def test_a_pace_that_slows_after_warmup_lowers_the_iterations_again(tiny_data, tiny_config, tmp_path, monkeypatch):
+    """Fitted at 0.5 s per step, the run slows to 0.75 s from step 150: without a later check it
+    would take 75 + 0.75 * 420 = 390 s of its 300."""
+    trainer = make_trainer(tiny_data, tiny_config, tmp_path, iters=1000, warmup_iters=40, time_budget_s=300.0,
+                           eval_interval=1000)
+    clock, real_step, counts = [0.0], trainer._train_step, []
+    real_fit = trainer._fit_iters_to_budget
+
+    def timed_step(*args):
+        clock[0] += 0.5 if trainer.step < 150 else 0.75
+        return real_step(*args)
+
+    def recorded_fit(*args):
+        real_fit(*args)
+        counts.append(trainer.cfg.iters)
+
+    trainer._train_step, trainer._fit_iters_to_budget = timed_step, recorded_fit
+    monkeypatch.setattr(time, "perf_counter", lambda: clock[0])
+    history = trainer.train()
+    assert counts[1] > 550  # fitted at the end of warmup to the fast pace
+    assert counts[2:] == sorted(counts[2:], reverse=True) and counts[-1] < counts[1]  # after warmup: only lower
+    assert len(history) == trainer.cfg.iters == counts[-1]
+    # The guard's pace is the average since the last fit, so a sudden slowdown is caught a little late.
+    assert 290 < clock[0] < 303
+
+
 def test_a_time_budget_lowers_the_iterations_during_warmup(tiny_data, tiny_config, tmp_path):
     trainer = make_trainer(tiny_data, tiny_config, tmp_path, iters=100_000, warmup_iters=5, time_budget_s=3.0,
                            eval_interval=100_000)
