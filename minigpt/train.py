@@ -208,7 +208,8 @@ class Trainer:
                     if fit or guard:
                         elapsed = time.perf_counter() - start
                         seconds_per_step = (elapsed - pauses - pace_from[0]) / (self.step - pace_from[1])
-                        self._fit_iters_to_budget(requested_iters if fit else cfg.iters, elapsed, seconds_per_step)
+                        self._fit_iters_to_budget(requested_iters if fit else cfg.iters, elapsed, seconds_per_step,
+                                                  announce=fit)  # the guard's small changes show in the bar only
                         if fit:  # the guard keeps measuring from the last fit: a long average, steady against noise
                             pace_from = (elapsed - pauses, self.step)
                         bar.total = cfg.iters
@@ -258,7 +259,7 @@ class Trainer:
         depend on cfg.iters, so changing it changes nothing already done."""
         return {max(3, min(20, self.cfg.warmup_iters)), max(3, self.cfg.warmup_iters)}
 
-    def _fit_iters_to_budget(self, most_iters, elapsed, seconds_per_step):
+    def _fit_iters_to_budget(self, most_iters, elapsed, seconds_per_step, announce=True):
         """Set cfg.iters (at most `most_iters`) so the run ends within cfg.time_budget_s,
         5% kept for evaluations and checkpoints.
 
@@ -269,10 +270,10 @@ class Trainer:
         affordable = self.step + int(0.95 * (self.cfg.time_budget_s - elapsed) / seconds_per_step)
         affordable = int(agreed_min(affordable, self.workers))  # every worker must stop at the same step
         iters = max(self.step + 1, min(most_iters, affordable))
-        if iters != self.cfg.iters:
+        if iters != self.cfg.iters and announce:
             tqdm.write(f"time budget {self.cfg.time_budget_s:.0f} s: training {iters} iterations "
                        f"instead of {self.cfg.iters} ({1000 * seconds_per_step:.0f} ms each)")
-            self.cfg.iters = iters
+        self.cfg.iters = iters
 
     def _log(self, record):
         self.history.append(record)

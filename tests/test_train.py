@@ -171,8 +171,8 @@ def test_a_pace_that_slows_after_warmup_lowers_the_iterations_again(tiny_data, t
         clock[0] += 0.5 if trainer.step < 150 else 0.75
         return real_step(*args)
 
-    def recorded_fit(*args):
-        real_fit(*args)
+    def recorded_fit(*args, **kwargs):
+        real_fit(*args, **kwargs)
         counts.append(trainer.cfg.iters)
 
     trainer._train_step, trainer._fit_iters_to_budget = timed_step, recorded_fit
