@@ -41,7 +41,7 @@ class GPTConfig:
     # another conversation said cannot leak into the answer. See `GPT.attention_mask`.
     document_mask: bool = False
     # Biases in the linear layers, as GPT-2 has. Without them (as in LLaMA, or nanoGPT's
-    # bias=False) a CPU step is about 9% faster, because each bias costs kernels of its own
+    # bias=False) a CPU step is about 6% faster, because each bias costs kernels of its own
     # for the gradient, the optimizer and clipping (docs/performance.md).
     bias: bool = True
 
