@@ -157,7 +157,8 @@ def plan(assignment, cells):
 
     Solution cells come from the submission; locked and test cells from the
     source.  A deleted locked or test cell goes back after the nearest cell
-    that precedes it in the source.
+    that precedes it in the source.  Nothing after the last test runs: it
+    cannot change a verdict, and a lesson may end with minutes of training.
     """
     steps, placed = [], {}
     for cell in cells:
@@ -188,7 +189,8 @@ def plan(assignment, cells):
     for step in extra:  # private tests run right after the question's last test
         tests = [i for i, s in enumerate(steps) if s[0] == "test" and s[1].question == step[1].question]
         steps.insert(max(tests) + 1 if tests else len(steps), step)
-    return steps
+    last_test = max((i for i, (kind, _, _) in enumerate(steps) if kind == "test"), default=-1)
+    return steps[:last_test + 1]
 
 
 class _Grading:

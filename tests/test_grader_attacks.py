@@ -211,3 +211,14 @@ def test_no_student_process_survives_grading(tmp_path, source):
         except OSError:
             pass
     assert leftovers == []
+
+
+def test_cells_after_the_last_test_do_not_run(tmp_path):
+    """A lesson may end with minutes of training; grading stops at the last verdict."""
+    training = "print('training started')\n"
+    cells = demo.demo_cells() + [demo.code_cell(training, grade_id="long_training", solution=False, grade=False,
+                                                locked=True), demo.code_cell(training)]
+    source = demo.write(tmp_path / "src.ipynb", demo.notebook(cells))
+    result = grade_notebook(source, source, LIMITS, student="instructor")
+    assert (result.status, scores(result)) == ("ok", {"q_square": 3, "q_softmax": 4, "q_counter": 1})
+    assert "training started" not in result.log
