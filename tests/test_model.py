@@ -79,6 +79,14 @@ def test_residual_projections_get_the_scaled_init(tiny_config):
     assert c_proj == pytest.approx(0.02 / np.sqrt(2 * 8), rel=0.05)
 
 
+def test_biases_start_at_zero(model):
+    """As GPT-2's: MindSpore's default would be random, which slowed small models down (lesson 7)."""
+    biases = {p.name: float(np.abs(p.asnumpy()).max()) for p in model.get_parameters()
+              if p.name.endswith(".bias") and ".ln_" not in p.name}
+    assert len(biases) == 4 * model.config.n_layer
+    assert biases == dict.fromkeys(biases, 0.0)
+
+
 def test_attention_maps_are_causal_distributions(model, tiny_config):
     maps = model.attention_maps(ids([[5, 6, 7, 8, 9]]))
     assert len(maps) == tiny_config.n_layer
