@@ -88,8 +88,9 @@ def rotate(x, cos, sin):
 def linear(n_in, n_out, config, residual=False):
     """A linear layer with GPT-2's initialisation: weights from N(0, 0.02), biases 0.
 
-    MindSpore's default bias is random (uniform in ±1/sqrt(n_in)): in a small
-    model that tilts every attention score and slows learning to copy (lesson 7).
+    MindSpore's default bias is random (uniform in ±1/sqrt(n_in)): with it, lesson
+    7's model answered 23% of held-out questions instead of 63% after the same
+    850 steps (docs/performance.md).
     The projections back into the residual stream get a smaller std, so the
     stream does not grow with depth (GPT-2's "scaled residual init").
     """
