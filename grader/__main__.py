@@ -78,11 +78,16 @@ def _grade(args):
         raise notebook.NotebookError(f"{args.submissions} is not a folder")
     limits = Limits(cell_timeout=args.cell_timeout, total_timeout=args.timeout, memory_mb=args.memory)
     results = grade.grade_submissions(args.source, args.submissions, limits, args.workers, args.extra_tests)
-    feedback.write_reports(results, args.output, args.gradescope)
+    unwritten = feedback.write_reports(results, args.output, args.gradescope)
     for result in results:
-        print(f"{result.student}: {result.score:g}/{result.max_score:g} {result.status}")
+        print(f"{_printable(result.student)}: {result.score:g}/{result.max_score:g} {result.status}")
     print(f"graded {len(results)} submissions into {args.output}")
-    return 0
+    return 1 if unwritten else 0
+
+
+def _printable(text):
+    """A submission's name for the terminal: control characters (a colour escape, a newline) shown as escapes."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ the notebook file is; hidden tests are never part of a release.
 """
 
 import base64
+import builtins
 import json
 import signal
 import sys
@@ -18,14 +19,15 @@ TIME_LIMIT_S = 30
 
 def make_check(assignment, packed_tests):
     """Return the ``check`` function of one released assignment."""
-    tests = dict(json.loads(base64.b64decode(packed_tests)))
+    payload = json.loads(base64.b64decode(packed_tests))
+    tests, lesson_names = dict(payload["questions"]), set(payload["names"])
 
     def check(question=None):
         """Run the visible tests of ``question`` (all questions if omitted)."""
         if question is not None and question not in tests:
             print(f"No question {question!r} in {assignment}. Questions: {', '.join(tests)}")
             return
-        namespace = _student_namespace()
+        namespace = _test_namespace(_student_namespace(), lesson_names)
         for qid in [question] if question else list(tests):
             results = [_run(test, namespace) for test in tests[qid]]
             passed = sum(status == "pass" for status, _ in results)
@@ -45,6 +47,14 @@ def _student_namespace():
         return get_ipython().user_ns  # noqa: F821 - defined inside IPython
     except NameError:
         return sys._getframe(2).f_globals
+
+
+def _test_namespace(namespace, lesson_names):
+    """The student's names as the grader's tests see them: Python's builtins are never replaced,
+    unless the lesson itself defines that name."""
+    names = {name: value for name, value in namespace.items()
+             if name in lesson_names or not hasattr(builtins, name)}
+    return dict(names, __builtins__=builtins)
 
 
 def _run(test, namespace):
@@ -68,11 +78,16 @@ def _run(test, namespace):
 
 def failing_line(error, code):
     """Describe a bare ``assert`` failure by the test line that raised it."""
+    line = test_line(error, code)
+    return f"assertion failed: {line}" if line else "assertion failed"
+
+
+def test_line(error, code):
+    """The line of the test's code where ``error`` was raised, or ''."""
     lines = [frame.lineno for frame in traceback.extract_tb(error.__traceback__)
              if frame.filename.startswith("<test ")]
-    if not lines:
-        return "assertion failed"
-    return "assertion failed: " + code.splitlines()[lines[-1] - 1].strip()
+    source = code.splitlines()
+    return source[lines[-1] - 1].strip() if lines and 0 < lines[-1] <= len(source) else ""
 
 
 class _time_limit:

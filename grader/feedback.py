@@ -2,20 +2,30 @@
 
 Every file is a pure function of the results, so re-running a grade writes
 identical files.  Feedback shows visible tests in full and hidden tests only
-as a count.
+as a count.  Text that student code or a submission's name could have written
+is escaped for each format (Markdown, HTML, a spreadsheet), so it can never
+pose as the grader's own words, such as a score line.
 """
 
 import csv
+import hashlib
 import html
 import io
 import json
 import os
 import re
 import shutil
+import sys
+
+MAX_NAME = 80  # characters of a student's name kept in a file name
 
 
 def write_reports(results, output_dir, gradescope=False):
-    """Write grades.csv, grades.json, feedback/ and (optionally) gradescope/."""
+    """Write grades.csv, grades.json, feedback/ and (optionally) gradescope/.
+
+    Returns the students whose feedback could not be written (each one is
+    reported on stderr; nobody else's files are affected).
+    """
     os.makedirs(output_dir, exist_ok=True)
     _write(os.path.join(output_dir, "grades.csv"), gradebook_csv(results))
     _write(os.path.join(output_dir, "grades.json"),
@@ -24,13 +34,19 @@ def write_reports(results, output_dir, gradescope=False):
     for folder in folders:  # start clean, so students removed from the batch leave no files
         shutil.rmtree(os.path.join(output_dir, folder), ignore_errors=True)
         os.makedirs(os.path.join(output_dir, folder))
+    names, failed = file_names([r.student for r in results]), []
     for result in results:
-        name = safe_name(result.student)
-        _write(os.path.join(output_dir, "feedback", name + ".md"), feedback_markdown(result))
-        _write(os.path.join(output_dir, "feedback", name + ".html"), feedback_html(result))
-        if gradescope:
-            _write(os.path.join(output_dir, "gradescope", name + ".json"),
-                   json.dumps(gradescope_results(result), indent=1, ensure_ascii=False) + "\n")
+        name = names[result.student]
+        try:
+            _write(os.path.join(output_dir, "feedback", name + ".md"), feedback_markdown(result))
+            _write(os.path.join(output_dir, "feedback", name + ".html"), feedback_html(result))
+            if gradescope:
+                _write(os.path.join(output_dir, "gradescope", name + ".json"),
+                       json.dumps(gradescope_results(result), indent=1, ensure_ascii=False) + "\n")
+        except OSError as error:
+            print(f"feedback for {name} not written: {error.strerror}", file=sys.stderr)
+            failed.append(result.student)
+    return failed
 
 
 def _write(path, text):
@@ -39,8 +55,31 @@ def _write(path, text):
         file.write(text)
 
 
-def safe_name(student):
-    return re.sub(r"[^A-Za-z0-9._-]", "_", student).lstrip(".") or "_"
+def file_names(students):
+    """A distinct, safe file name (without extension) for each student name.
+
+    Letters, digits, ``.``, ``_`` and ``-`` are kept, at most MAX_NAME of
+    them; a name that had to change, or that would collide with another on a
+    case-insensitive disk, gets ``~`` and a hash of the whole name.  A name
+    kept as it is has no ``~``, so two students never share a feedback file.
+    """
+    plain = {student: re.sub(r"[^A-Za-z0-9._-]", "_", student).lstrip(".")[:MAX_NAME] or "_" for student in students}
+    folded = {}
+    for name in plain.values():
+        folded[name.lower()] = folded.get(name.lower(), 0) + 1
+    return {student: name if name == student and folded[name.lower()] == 1 else
+            f"{name}~{hashlib.sha256(student.encode('utf-8', 'surrogatepass')).hexdigest()[:12]}"
+            for student, name in plain.items()}
+
+
+def markdown_text(text):
+    """``text`` as literal Markdown: one line, every punctuation mark escaped."""
+    return re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", " ".join(str(text).split()))
+
+
+def _cell(text):
+    """A spreadsheet cell that opens as text: a leading = + - @ would make it a formula."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def _number(value):
@@ -54,8 +93,8 @@ def gradebook_csv(results):
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["student"] + questions + ["total", "max", "status", "message"])
     for result in results:
-        writer.writerow([result.student] + [_number(q.score) for q in result.questions]
-                        + [_number(result.score), _number(result.max_score), result.status, result.message])
+        writer.writerow([_cell(result.student)] + [_number(q.score) for q in result.questions]
+                        + [_number(result.score), _number(result.max_score), result.status, _cell(result.message)])
     return buffer.getvalue()
 
 
@@ -65,20 +104,21 @@ def _summary(question):
 
 
 def feedback_markdown(result):
-    lines = [f"# {result.assignment}: feedback for {result.student}", "",
+    e = markdown_text
+    lines = [f"# {result.assignment}: feedback for {e(result.student)}", "",
              f"**Score: {_number(result.score)} / {_number(result.max_score)}**", ""]
     if result.status != "ok":
-        lines += [f"Grading status: **{result.status}**: {result.message}", ""]
+        lines += [f"Grading status: **{result.status}**: {e(result.message)}", ""]
     for question in result.questions:
         lines += [f"## {question.id}: {_number(question.score)} / {_number(question.max_score)}", ""]
         if question.message:
-            lines += [f"> {question.message}", ""]
+            lines += [f"> {e(question.message)}", ""]
         for test in question.tests:
             if test.visible:
                 mark = "✓" if test.status == "pass" else "✗"
                 lines.append(f"- {mark} `{test.id}` ({_number(test.points)}/{_number(test.max_points)}): {test.status}")
-                if test.status != "pass":
-                    lines += [f"  - {test.message}"] + [f"  - hint: {hint}" for hint in test.hints]
+                if test.status != "pass":  # hints are the instructor's Markdown; messages may be anyone's
+                    lines += [f"  - {e(test.message)}"] + [f"  - hint: {hint}" for hint in test.hints]
         if _summary(question):
             lines.append(f"- {_summary(question)}")
         lines.append("")
@@ -118,5 +158,6 @@ def gradescope_results(result):
             output = "" if not test.visible or test.status == "pass" else test.message
             tests.append({"name": f"{question.id} / {test.id}", "score": test.points,
                           "max_score": test.max_points, "status": "passed" if test.status == "pass" else "failed",
-                          "output": output, "visibility": "visible" if test.visible else "after_published"})
-    return {"score": result.score, "output": result.message, "tests": tests}
+                          "output": output, "output_format": "text",
+                          "visibility": "visible" if test.visible else "after_published"})
+    return {"score": result.score, "output": result.message, "output_format": "text", "tests": tests}

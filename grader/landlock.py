@@ -1,10 +1,13 @@
 """Confine the current process with Linux Landlock (no root needed).
 
-After :func:`restrict` the process (and every process it starts) can read
-only the listed directories, write only its scratch directory, open no TCP
-connections, and signal or ptrace no process outside its own sandbox.  This
-is what keeps the source notebook, hidden tests and other students' work out
-of reach of student code.  See the kernel's ``Documentation/userspace-api/landlock.rst``.
+After :func:`restrict` the process (and every process it starts) can use
+only the listed paths, each with its own rights (read a tree, write a tree,
+read or write one file or device), open no TCP connections, connect to
+no abstract Unix socket, and signal or ptrace no process outside its own
+sandbox; it cannot mount anything either.  This is what keeps the source
+notebook, hidden tests, other students' work, raw disks and the grader's own
+files out of reach of student code.  See the kernel's
+``Documentation/userspace-api/landlock.rst``.
 """
 
 import ctypes
@@ -16,9 +19,14 @@ _CREATE_RULESET_VERSION = 1
 _RULE_PATH_BENEATH = 1
 _PR_SET_NO_NEW_PRIVS = 38
 
-EXECUTE, WRITE_FILE, READ_FILE, READ_DIR = 1 << 0, 1 << 1, 1 << 2, 1 << 3
-_FILE_ONLY = EXECUTE | WRITE_FILE | READ_FILE | (1 << 14) | (1 << 15)  # + truncate, ioctl_dev
-READ = EXECUTE | READ_FILE | READ_DIR
+EXECUTE, WRITE_FILE, READ_FILE, READ_DIR, TRUNCATE = 1 << 0, 1 << 1, 1 << 2, 1 << 3, 1 << 14
+_FILE_ONLY = EXECUTE | WRITE_FILE | READ_FILE | TRUNCATE | (1 << 15)  # + ioctl_dev
+RIGHTS = {  # what a rule may grant, by name
+    "read": EXECUTE | READ_FILE | READ_DIR,  # a tree: read and run its files, list its folders
+    "read-file": READ_FILE,                  # one file or device, read only
+    "use-file": READ_FILE | WRITE_FILE | TRUNCATE,  # one file or device, read and write (/dev/null)
+    "write": (1 << 16) - 1,                  # a tree: everything (the scratch folder)
+}
 
 
 def _fs_rights(abi):
@@ -52,8 +60,8 @@ def abi_version():
         return 0
 
 
-def restrict(read_paths, write_paths):
-    """Allow reading ``read_paths`` and everything under ``write_paths``; deny the rest.
+def restrict(rules):
+    """Allow ``rules`` (``(path, right)`` pairs, rights named as in RIGHTS); deny the rest.
 
     Raises OSError where the kernel has no Landlock.
     """
@@ -69,8 +77,8 @@ def restrict(read_paths, write_paths):
     buffer = ctypes.create_string_buffer(attr, len(attr))
     ruleset = _syscall(_CREATE_RULESET, buffer, ctypes.c_size_t(len(attr)), 0)
     try:
-        for path, rights in [(p, READ) for p in read_paths] + [(p, everything) for p in write_paths]:
-            _allow(ruleset, path, rights & everything)
+        for path, right in rules:
+            _allow(ruleset, path, RIGHTS[right] & everything)
         _libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
         _syscall(_RESTRICT_SELF, ruleset, 0)
     finally:
@@ -85,6 +93,8 @@ def _allow(ruleset, path, rights):
     try:
         if not os.path.isdir(path):
             rights &= _FILE_ONLY
+        if not rights:
+            return
         rule = ctypes.create_string_buffer(struct.pack("<Qi", rights, fd), 12)
         _syscall(_ADD_RULE, ruleset, _RULE_PATH_BENEATH, rule, 0)
     finally:

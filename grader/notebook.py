@@ -15,11 +15,14 @@ A lesson is an nbgrader-style notebook.  Cell metadata ``nbgrader`` marks
 
 import ast
 import json
+import os
+import stat
 from dataclasses import dataclass
 
 SOLUTION_BEGIN, SOLUTION_END = "### BEGIN SOLUTION", "### END SOLUTION"
 HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 HINT_PREFIX = "# HINT:"
+MAX_NOTEBOOK_BYTES = 64 * 2**20  # a submission is read into memory and parsed by the grader
 
 
 class NotebookError(Exception):
@@ -65,18 +68,31 @@ class Question:
 
 
 def cell_source(cell):
+    """A cell's code as one string; anything that is not text (a submission can hold anything) is dropped."""
     source = cell.get("source", "")
-    return "".join(source) if isinstance(source, list) else str(source)
+    if isinstance(source, list):
+        return "".join(part for part in source if isinstance(part, str))
+    return source if isinstance(source, str) else ""
+
+
+def _metadata(cell, key):
+    metadata = cell.get("metadata")
+    meta = metadata.get(key) if isinstance(metadata, dict) else None
+    return meta if isinstance(meta, dict) else {}
 
 
 def nbgrader_meta(cell):
-    meta = cell.get("metadata", {}).get("nbgrader", {})
-    return meta if isinstance(meta, dict) else {}
+    return _metadata(cell, "nbgrader")
 
 
 def grader_meta(cell):
-    meta = cell.get("metadata", {}).get("grader", {})
-    return meta if isinstance(meta, dict) else {}
+    return _metadata(cell, "grader")
+
+
+def grade_id(cell):
+    """The cell's ``grade_id`` if it is a string, else None (a submission's metadata may be anything)."""
+    gid = nbgrader_meta(cell).get("grade_id")
+    return gid if isinstance(gid, str) else None
 
 
 def is_solution(cell):
@@ -92,16 +108,41 @@ def is_locked(cell):
     return bool(nbgrader_meta(cell).get("locked")) and not is_solution(cell)
 
 
-def read_notebook(path):
-    """Parse a notebook file, raising NotebookError with a one-line reason."""
+def read_notebook(path, follow_links=True):
+    """Parse a notebook file, raising NotebookError with a one-line reason.
+
+    A submission is read with ``follow_links=False``: it must be a regular
+    file itself, never a link to one (a link could "submit" the instructor's
+    source or another student's notebook) nor a pipe or a device (which would
+    block or never end).
+    """
     try:
-        with open(path, "rb") as file:
-            data = json.loads(file.read().decode("utf-8"))
+        data = json.loads(_read_file(path, follow_links).decode("utf-8"))
     except OSError as error:
         raise NotebookError(f"cannot read {path}: {error.strerror}") from None
-    except (UnicodeDecodeError, ValueError, RecursionError):
+    except (UnicodeDecodeError, ValueError, RecursionError, MemoryError):
         raise NotebookError(f"{path} is not a notebook (not valid JSON)") from None
     return check_structure(data, path)
+
+
+def _read_file(path, follow_links):
+    flags = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | (0 if follow_links else os.O_NOFOLLOW)
+    try:
+        fd = os.open(path, flags)
+    except OSError as error:
+        if not follow_links and os.path.islink(path):
+            raise NotebookError(f"{path} is a symbolic link, not a notebook file") from None
+        raise error
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise NotebookError(f"{path} is not a regular file")
+        if info.st_size > MAX_NOTEBOOK_BYTES:
+            raise NotebookError(f"{path} is larger than {MAX_NOTEBOOK_BYTES // 2**20} MiB")
+        with os.fdopen(fd, "rb", closefd=False) as file:
+            return file.read(MAX_NOTEBOOK_BYTES + 1)
+    finally:
+        os.close(fd)
 
 
 def check_structure(data, name="notebook"):

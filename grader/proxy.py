@@ -7,8 +7,6 @@ student process, each answer again plain data or another handle.  Tensors
 (anything with ``.asnumpy()``) arrive as :class:`TensorValue` arrays.
 """
 
-import builtins
-
 import numpy
 
 from . import wire
@@ -68,21 +66,43 @@ class Remote:
         return f"<student {self._type}: {self._ask('repr')}>"
 
 
+# What each request's answer must be; anything else means the student process is not the one we started.
+_EXPECTED = {
+    "len": (lambda value: type(value) is int and value >= 0, "a length"),
+    "list": (lambda value: type(value) is list, "a list"),
+    "repr": (lambda value: type(value) is str and len(value) <= 10_000, "a short text"),
+    "seed": (lambda value: value is None, "nothing"),
+    "run": (lambda value: value is None or wire.is_error_description(value), "nothing or an error"),
+}
+_PLAIN_FIELDS = ("handle", "name", "names", "code", "seed")  # sent as they are: the grader's own values
+
+
 def ask(sandbox, op, **fields):
     """One request to the student process, with arguments and result as plain data."""
     blobs = []
-    encoded = {key: encode(value, blobs) for key, value in fields.items() if key not in ("handle", "name")}
+    encoded = {key: encode(value, blobs) for key, value in fields.items() if key not in _PLAIN_FIELDS}
     fields.update(encoded)
     try:
         data, reply_blobs = sandbox.request(op, blobs=blobs, **fields)
     except RemoteError as error:
         raise remote_exception(error.info) from None
-    return decode(sandbox, data, reply_blobs)
+    value = decode(sandbox, data, reply_blobs)
+    check, what = _EXPECTED.get(op, (None, ""))
+    if check is not None and not check(value):
+        raise _malformed(sandbox, f"the answer to {op!r} is not {what}")
+    return value
 
 
-def namespace(sandbox):
-    """The student's global names, ready to be a test's globals."""
-    return ask(sandbox, "names")
+def names(sandbox, wanted):
+    """The student's values for the names in ``wanted`` that it defines, and nothing else."""
+    found = ask(sandbox, "names", names=list(wanted))
+    if type(found) is not dict or not set(found) <= set(wanted):
+        raise _malformed(sandbox, "it reported names that were not asked for")
+    return found
+
+
+def _malformed(sandbox, why):
+    return sandbox.die("error", f"student process sent a malformed answer ({why})")
 
 
 def encode(value, blobs):
@@ -101,41 +121,48 @@ def encode(value, blobs):
 
 
 def decode(sandbox, data, blobs):
-    def tagged(tag, data, load):
-        if tag == "$handle" and type(data["$handle"]) is int and type(data.get("type")) is str:
+    def tagged(tag, data, inner):
+        if tag == "$handle" and type(data["$handle"]) is int and type(data.get("type")) is str \
+                and len(data["type"]) <= 300:
             return Remote(sandbox, data["$handle"], data["type"])
-        if tag == "$tensor":
-            array = wire.decode(data["$tensor"], blobs, tagged)
-            if not isinstance(array, numpy.ndarray):
+        if tag == "$tensor" and type(data.get("type")) is str:
+            array = inner(data["$tensor"])
+            if type(array) is not numpy.ndarray:
                 raise wire.WireError("a tensor must be an array")
             return array.view(TensorValue)
-        raise wire.WireError(f"unknown value tag {tag!r}")
+        raise wire.WireError(f"unknown value tag {tag[:20]!r}")
 
     try:
         return wire.decode(data, blobs, tagged)
-    except (wire.WireError, TypeError, ValueError, KeyError, RecursionError) as error:
-        sandbox.kill()
-        raise SandboxError("error", f"student process sent a malformed value ({error})") from None
-
-
-_remote_classes = {}
-
-
-def remote_exception(info):
-    """An exception a test can catch as the builtin type the student's code raised.
-
-    Only builtin exception classes are rebuilt (by name); anything else
-    becomes a plain StudentError, so no student class is ever created here.
-    """
-    base = getattr(builtins, info["type"], None)
-    if not (info.get("builtin") and isinstance(base, type) and issubclass(base, Exception)):
-        base = Exception
-    if base not in _remote_classes:
-        _remote_classes[base] = type("Student" + base.__name__, (StudentError, base), {})
-    error = _remote_classes[base](f"{info['type']}: {info['message']}")
-    error.info = info
-    return error
+    except (wire.WireError, TypeError, ValueError, KeyError, RecursionError, MemoryError) as error:
+        raise _malformed(sandbox, str(error)[:200]) from None
 
 
 class StudentError(Exception):
-    """Raised in a test when the student's code raised; ``info`` has its type and message."""
+    """Raised in a test when the student's code raised; ``info`` has its type and message.
+
+    It is the grader's own class, so nothing of the student's is ever created
+    here; for the common error types it is also an instance of the builtin
+    type of the same name, so ``except ValueError`` in a test still works.
+    """
+
+    def __str__(self):
+        return self.args[0] if self.args else ""
+
+
+# The types a test may catch by name.  Never control-flow types (StopIteration would end a
+# test's map() or zip() early; GeneratorExit, KeyboardInterrupt and SystemExit steer the
+# interpreter) nor the ones the grader raises about itself (TimeoutError, MemoryError, RecursionError).
+CATCHABLE = {cls.__name__: cls for cls in (
+    ValueError, TypeError, KeyError, IndexError, LookupError, ArithmeticError, ZeroDivisionError, OverflowError,
+    FloatingPointError, NotImplementedError, RuntimeError, AssertionError, AttributeError, NameError,
+    UnboundLocalError, ImportError, ModuleNotFoundError, OSError, FileNotFoundError, PermissionError, UnicodeError)}
+_classes = {name: type("Student" + name, (StudentError, cls), {}) for name, cls in CATCHABLE.items()}
+
+
+def remote_exception(info):
+    """The StudentError for an exception the student's code raised (``info`` is its plain description)."""
+    cls = _classes.get(info["type"], StudentError) if info["builtin"] else StudentError
+    error = cls(f"{info['type']}: {info['message']}")
+    error.info = info
+    return error

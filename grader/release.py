@@ -9,6 +9,7 @@ import json
 import os
 
 from . import notebook as nb
+from . import scope
 
 STUB = ["# YOUR CODE HERE", "raise NotImplementedError()"]
 SETUP_ID = "grader-setup"
@@ -19,7 +20,9 @@ def release_notebook(source_path):
     source = nb.read_notebook(source_path)
     questions = nb.questions(source)  # raises NotebookError on an invalid source
     name = assignment_name(source_path)
-    cells = [_setup_cell(name, questions)] + [_release_cell(cell) for cell in source["cells"]]
+    code = [(nb.cell_source(c), nb.is_test(c)) for c in source["cells"] if c.get("cell_type") == "code"]
+    cells = [_setup_cell(name, questions, scope.TestScope(code).lesson_names)]
+    cells += [_release_cell(cell) for cell in source["cells"]]
     metadata = dict(source.get("metadata", {}), grader={"assignment": name})
     released = {"cells": cells, "metadata": metadata,
                 "nbformat": 4, "nbformat_minor": source.get("nbformat_minor", 5)}
@@ -69,13 +72,18 @@ def stub_solutions(code):
     return "\n".join(result + lines[position:]) + ("\n" if code.endswith("\n") else "")
 
 
-def _setup_cell(name, questions):
-    """First cell of a release: defines ``check(question_id)`` with the visible tests."""
+def _setup_cell(name, questions, lesson_names):
+    """First cell of a release: defines ``check(question_id)`` with the visible tests.
+
+    The lesson's names travel too, so that ``check`` sees the student's names
+    as the grader does (a student's ``len`` never replaces the tests' ``len``).
+    """
     tests = [[q.id, [{"id": t.id, "code": t.visible_code, "hints": list(t.hints)}
                      for t in q.tests if t.is_visible]] for q in questions]  # a list keeps notebook order
     # base64 of JSON, not compressed: compressors differ between zlib builds, and
     # the release must be byte-identical on every machine.
-    packed = base64.b64encode(json.dumps(tests, sort_keys=True).encode()).decode()
+    payload = {"names": lesson_names, "questions": tests}
+    packed = base64.b64encode(json.dumps(payload, sort_keys=True).encode()).decode()
     source = (
         "# Run this cell first. Afterwards, check(\"question_id\") runs the visible tests\n"
         "# of that question on your code, e.g. " + f"check({questions[0].id!r})" + ".\n"

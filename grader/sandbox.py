@@ -6,6 +6,7 @@ deadlines, and a watchdog thread kills the whole process tree when it
 exceeds its memory cap or the submission's total time.
 """
 
+import base64
 import importlib.util
 import os
 import shutil
@@ -18,10 +19,19 @@ import threading
 import time
 from dataclasses import dataclass
 
-from . import wire
+from . import seccomp, wire
 
 GRADER_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SYSTEM_READ_PATHS = ["/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc", "/proc", "/sys", "/opt"]
+SYSTEM_READ_PATHS = ["/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/proc", "/sys", "/opt"]
+# Of /etc only what the dynamic loader, fonts (matplotlib) and time zones need: a root grader's
+# student must not read /etc/shadow or host keys (its files are "its own" to a process run as root).
+ETC_READ_PATHS = ["/etc/ld.so.cache", "/etc/ld.so.preload", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/fonts",
+                  "/etc/localtime", "/etc/timezone", "/etc/passwd", "/etc/group", "/etc/nsswitch.conf",
+                  "/etc/os-release", "/etc/mime.types", "/etc/matplotlibrc"]
+# /dev is read-only except these: a raw disk or loop device opened by a root grader's student
+# would give away every file, and a writable /dev (or /dev/shm) lets one student break the next.
+DEVICE_RULES = [("/dev/null", "use-file"), ("/dev/zero", "use-file"), ("/dev/full", "use-file"),
+                ("/dev/random", "read-file"), ("/dev/urandom", "read-file")]
 _BOOT = "import sys; sys.path[0] = sys.argv[1]; from grader.student import main; main(int(sys.argv[2]), int(sys.argv[3]))"
 
 
@@ -34,6 +44,7 @@ class Limits:
     memory_mb: int = 2048           # resident memory of the process tree
     max_processes: int = 256        # processes and threads (MindSpore starts dozens)
     max_output_kb: int = 64         # stdout/stderr kept for the instructor
+    disk_mb: int = 1024             # files in the scratch folder (on a tmpfs /tmp they are memory)
 
 
 class SandboxError(Exception):
@@ -74,7 +85,8 @@ class Sandbox:
         self.user_namespace = None
         self.drainer = threading.Thread(target=self._drain, daemon=True)
         self.drainer.start()
-        self.note = self.request("init", config=self._config(read_paths))[0]
+        note = self.request("init", config=self._config(read_paths))[0]  # before any student code ran
+        self.note = note[:500] if type(note) is str else ""
         own = _namespace_of(self.process.pid)
         self.user_namespace = own if own != _namespace_of(os.getpid()) else None
         threading.Thread(target=self._watch, daemon=True).start()
@@ -93,7 +105,12 @@ class Sandbox:
                                      os.path.dirname(os.path.realpath(sys.executable)),
                                      sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"],
                                      os.path.join(GRADER_PARENT, "grader")] + list(read_paths)
-        return {"read_paths": sorted(set(paths)), "write_paths": [self.scratch, "/dev"],
+        rules = [(path, "read") for path in sorted(set(paths + ETC_READ_PATHS))] + DEVICE_RULES
+        try:
+            syscalls, why = base64.b64encode(seccomp.program()).decode("ascii"), ""
+        except OSError as error:
+            syscalls, why = None, str(error)
+        return {"rules": rules + [(self.scratch, "write")], "seccomp": syscalls, "seccomp_note": why,
                 # Address space is a backstop for instant huge allocations; MindSpore
                 # alone reserves over 2 GiB of it, so the real cap is resident memory.
                 "address_space_bytes": (self.limits.memory_mb + 6144) * 2**20,
@@ -112,42 +129,43 @@ class Sandbox:
         self.next_id += 1
         limit = min(self.deadline, time.monotonic() + (timeout or self.limits.cell_timeout))
         try:
-            wire.send(self.requests, dict(fields, op=op, id=self.next_id), blobs)
+            wire.send(self.requests, dict(fields, op=op, id=self.next_id), blobs, limit)
             header, reply_blobs = self._reply(limit)
         except TimeoutError:
             header, reply_blobs = self._interrupt()
         except (OSError, EOFError, wire.WireError) as error:
-            raise self._die("error", f"student process stopped answering ({error})")
-        if header.get("ok") is True:
-            return header.get("value"), reply_blobs
-        error = header.get("error")
-        if not isinstance(error, dict) or not all(isinstance(error.get(k), str) for k in ("type", "message")):
-            raise self._die("error", "student process sent a malformed reply")
-        raise RemoteError(error)
+            raise self.die("error", f"student process stopped answering ({error})")
+        if header.get("ok") is True and set(header) == {"ok", "value", "id", "blobs"}:
+            return header["value"], reply_blobs
+        if header.get("ok") is False and set(header) == {"ok", "error", "id", "blobs"} \
+                and wire.is_error_description(header["error"]):
+            raise RemoteError(header["error"])
+        raise self.die("error", "student process sent a malformed reply")
 
     def _reply(self, deadline):
         while True:
             header, blobs = wire.recv(self.replies, deadline)
-            if header.get("id") == self.next_id:
+            if type(header.get("id")) is int and header["id"] == self.next_id:
                 return header, blobs
             # else: a late reply to an interrupted request; skip it
 
     def _interrupt(self):
         """A request ran too long: interrupt it, or kill the process if it will not stop."""
         if time.monotonic() >= self.deadline:
-            raise self._die("timeout", f"submission exceeded {self.limits.total_timeout:g} s in total")
+            raise self.die("timeout", f"submission exceeded {self.limits.total_timeout:g} s in total")
         try:
             os.kill(self.process.pid, signal.SIGINT)
             header, blobs = self._reply(time.monotonic() + 2)
         except (OSError, EOFError, TimeoutError, wire.WireError):
-            raise self._die("timeout", f"no answer within {self.limits.cell_timeout:g} s") from None
+            raise self.die("timeout", f"no answer within {self.limits.cell_timeout:g} s") from None
         if self.dead:  # the watchdog may have killed it meanwhile
             raise self.dead
         raise SandboxError("timeout", f"took longer than {self.limits.cell_timeout:g} s (interrupted)")
 
     # ---- the process tree ------------------------------------------------------------
 
-    def _die(self, status, message):
+    def die(self, status, message):
+        """End the student process for good: every later request raises the returned SandboxError."""
         if not self.dead:
             self.dead = SandboxError(status, message)
         self.kill()
@@ -186,12 +204,36 @@ class Sandbox:
         return pids
 
     def _watch(self):
+        ticks = 0
         while self.process.poll() is None:
             if time.monotonic() > self.deadline:
-                self._die("timeout", f"submission exceeded {self.limits.total_timeout:g} s in total")
+                self.die("timeout", f"submission exceeded {self.limits.total_timeout:g} s in total")
             elif self._memory_used() > self.limits.memory_mb * 2**20:
-                self._die("memory", f"used more than {self.limits.memory_mb} MB of memory")
+                self.die("memory", f"used more than {self.limits.memory_mb} MB of memory")
+            elif ticks % 20 == 0 and (problem := self._scratch_problem()):
+                self.die("memory", problem)
+            ticks += 1
             time.sleep(0.05)
+
+    def _scratch_problem(self, max_entries=20_000):
+        """Why the scratch folder is over its cap (bytes or number of files), or None; about once a second."""
+        used, entries, folders = 0, 0, [self.scratch]
+        while folders:
+            try:
+                with os.scandir(folders.pop()) as listing:
+                    for entry in listing:
+                        entries += 1
+                        if entries > max_entries:
+                            return f"created more than {max_entries:,} files"
+                        if entry.is_dir(follow_symlinks=False):
+                            folders.append(entry.path)
+                        elif entry.is_file(follow_symlinks=False):
+                            used += entry.stat(follow_symlinks=False).st_blocks * 512
+            except OSError:
+                continue  # removed meanwhile
+        if used > self.limits.disk_mb * 2**20:
+            return f"wrote more than {self.limits.disk_mb} MB of files"
+        return None
 
     def _memory_used(self):
         """Bytes the tree uses.  Resident sizes count pages shared after fork once per

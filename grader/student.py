@@ -7,35 +7,47 @@ other object stays here and is sent as a numbered handle.  Nothing it says
 is trusted: the grader only compares the plain values it receives.
 """
 
+import base64
 import ctypes
 import importlib
 import os
 import random
 import resource
 import sys
-import types
 
-from grader import landlock, wire
+from grader import landlock, seccomp, wire
 
-_CLONE_NEWUSER = 0x10000000
+_CLONE_NEWUSER, _CLONE_NEWNET, _CLONE_NEWIPC = 0x10000000, 0x40000000, 0x08000000
 _INLINE_BYTES = 4 * 2**20  # bigger arrays stay here as handles, converted on demand
 
 
 def lock_down(config):
     """Apply the limits in ``config``; return a note on what could not be applied."""
     notes = []
-    # A user namespace of its own gives this process tree its own process
-    # count, so RLIMIT_NPROC caps it alone (and the grader can find it).
-    if ctypes.CDLL(None, use_errno=True).unshare(_CLONE_NEWUSER) != 0:
-        notes.append("no user namespace: process limit shared with the user")
+    # Own user namespace: its own process count, so RLIMIT_NPROC caps this tree alone (and
+    # the grader can find every member).  Own network namespace: no network at all, and none
+    # of the host's abstract Unix sockets.  Own IPC namespace: no System V or POSIX message
+    # queues shared with anyone, and none left behind.
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNET | _CLONE_NEWIPC) != 0:
+        notes.append("no network namespace: UDP and the host's abstract sockets reachable")
+        if libc.unshare(_CLONE_NEWUSER) != 0:
+            notes.append("no user namespace: process limit shared with the user")
     memory = config["address_space_bytes"]
     for limit, value in [(resource.RLIMIT_AS, memory), (resource.RLIMIT_NPROC, config["max_processes"]),
-                         (resource.RLIMIT_FSIZE, config["max_file_bytes"]), (resource.RLIMIT_CORE, 0)]:
+                         (resource.RLIMIT_FSIZE, config["max_file_bytes"]), (resource.RLIMIT_CORE, 0),
+                         (resource.RLIMIT_MSGQUEUE, 0)]:
         resource.setrlimit(limit, (value, value))
     try:
-        landlock.restrict(config["read_paths"], config["write_paths"])
+        landlock.restrict(config["rules"])
     except OSError as error:
         notes.append(f"filesystem not confined ({error})")
+    try:
+        if config["seccomp"] is None:
+            raise OSError(config["seccomp_note"])
+        seccomp.install(base64.b64decode(config["seccomp"]))
+    except OSError as error:
+        notes.append(f"system calls not filtered ({error})")
     return "; ".join(notes)
 
 
@@ -96,15 +108,10 @@ class Server:
                 seeder(sys.modules[name])
 
     def op_names(self, header, blobs, out):
-        """The student's global names, as values or handles."""
-        hidden = self.shell.user_ns_hidden
-        return {"$dict": [[name, self.encode(value, out, inline_limit=_INLINE_BYTES)]
-                          for name, value in list(self.shell.user_ns.items())
-                          if not name.startswith("_") and name not in hidden
-                          and not isinstance(value, types.ModuleType)]}
-
-    def op_modules(self, header, blobs, out):
-        return sorted(sys.modules)
+        """The values of the global names the grader asks for (those that exist), as values or handles."""
+        namespace = self.shell.user_ns
+        return {"$dict": [[name, self.encode(namespace[name], out, inline_limit=_INLINE_BYTES)]
+                          for name in header["names"] if name in namespace]}
 
     def op_call(self, header, blobs, out):
         args = self.decode(header["args"], blobs)
@@ -144,7 +151,8 @@ class Server:
                     import numpy
 
                     array = numpy.asarray(obj.asnumpy())
-                    return {"$tensor": wire.encode(array, blobs, self.handle), "type": _type_name(obj)}
+                    if not array.dtype.hasobject:  # a real tensor's numbers; anything else stays a handle
+                        return {"$tensor": wire.encode(array, blobs, self.handle), "type": _type_name(obj)}
             return self.handle(obj, blobs)
 
         if inline_limit is not None and _nbytes(value) > inline_limit:
@@ -157,7 +165,7 @@ class Server:
         return {"$handle": key, "type": _type_name(obj)}
 
     def decode(self, data, blobs):
-        def tagged(tag, data, load):
+        def tagged(tag, data, inner):
             if tag == "$handle":
                 return self.handles[data["$handle"]]
             if tag == "$tensor":  # the grader sent a tensor: rebuild its type here
@@ -165,7 +173,7 @@ class Server:
                 cls = importlib.import_module(module)
                 for part in name.split("."):
                     cls = getattr(cls, part)
-                return cls(wire.decode(data["$tensor"], blobs, tagged))
+                return cls(inner(data["$tensor"]))
             raise wire.WireError(f"unknown tag {tag}")
 
         return wire.decode(data, blobs, tagged)

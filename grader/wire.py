@@ -19,7 +19,9 @@ import struct
 import sys
 import time
 
-MAX_MESSAGE_BYTES = 256 * 2**20
+MAX_MESSAGE_BYTES = 256 * 2**20  # all of one message: the JSON header and its arrays
+MAX_HEADER_BYTES = 16 * 2**20    # the JSON part alone (arrays travel as blobs)
+MAX_ITEMS = 1_000_000            # values in one decoded message, so decoding stays fast
 _LENGTH = struct.Struct("<Q")
 
 
@@ -27,35 +29,53 @@ class WireError(Exception):
     """The other side sent something that is not a well-formed message."""
 
 
-def send(fd, header, blobs=()):
-    """Write one message to a file descriptor."""
+def send(fd, header, blobs=(), deadline=None):
+    """Write one message to a file descriptor; ``deadline`` as in :func:`recv`.
+
+    With a deadline, a reader that stops reading (a pipe stays full) costs
+    at most the time left, never a hang.
+    """
     text = json.dumps(dict(header, blobs=len(blobs))).encode("utf-8", "surrogatepass")
     parts = [_LENGTH.pack(len(text)), text]
     for blob in blobs:
         parts += [_LENGTH.pack(len(blob)), blob]
     data = memoryview(b"".join(parts))
+    if deadline is not None:
+        os.set_blocking(fd, False)  # write what fits, wait for room until the deadline
     while data:
-        data = data[os.write(fd, data):]
+        try:
+            data = data[os.write(fd, data):]
+        except BlockingIOError:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([], [fd], [], left)[1]:
+                raise TimeoutError("the other side stopped reading") from None
 
 
 def recv(fd, deadline=None):
     """Read one message; ``deadline`` is a ``time.monotonic()`` value or None."""
     budget = [MAX_MESSAGE_BYTES]
 
-    def frame():
+    def frame(limit):
         size = _LENGTH.unpack(_read_exact(fd, _LENGTH.size, deadline))[0]
-        if size > budget[0]:
-            raise WireError(f"message larger than {MAX_MESSAGE_BYTES // 2**20} MiB")
+        if size > min(limit, budget[0]):
+            raise WireError(f"message larger than {min(limit, MAX_MESSAGE_BYTES) // 2**20} MiB")
         budget[0] -= size
         return _read_exact(fd, size, deadline)
 
     try:
-        header = json.loads(frame().decode("utf-8", "surrogatepass"))
-    except (ValueError, RecursionError) as error:
-        raise WireError(f"malformed message: {error}") from None
-    if not isinstance(header, dict) or not isinstance(header.get("blobs"), int):
+        header = json.loads(frame(MAX_HEADER_BYTES).decode("utf-8", "surrogatepass"))
+    except (ValueError, RecursionError, MemoryError) as error:
+        raise WireError(f"malformed message: {str(error)[:100]}") from None
+    if type(header) is not dict or type(header.get("blobs")) is not int or not 0 <= header["blobs"] <= 10_000:
         raise WireError("malformed message header")
-    return header, [frame() for _ in range(header["blobs"])]
+    return header, [frame(MAX_MESSAGE_BYTES) for _ in range(header["blobs"])]
+
+
+def is_error_description(value):
+    """Whether ``value`` describes an exception as a student process must: a type name, a flag, a text."""
+    return (type(value) is dict and set(value) == {"type", "builtin", "message"}
+            and type(value["type"]) is str and value["type"].isidentifier() and len(value["type"]) <= 100
+            and type(value["builtin"]) is bool and type(value["message"]) is str and len(value["message"]) <= 4000)
 
 
 def _read_exact(fd, size, deadline):
@@ -113,31 +133,50 @@ def _add_blob(blobs, array):
     return len(blobs) - 1
 
 
-def decode(data, blobs, tagged, depth=0):
-    """Inverse of :func:`encode`; ``tagged(tag, payload, array)`` handles
-    the tags a side adds itself (handles, tensors)."""
+def decode(data, blobs, tagged, depth=0, budget=None):
+    """Inverse of :func:`encode`; ``tagged(tag, payload, decode)`` handles
+    the tags a side adds itself (handles, tensors).
+
+    The other side's data is checked as it is read: every container must have
+    the shape :func:`encode` gives it, and one message holds at most
+    ``MAX_ITEMS`` values, so a crafted message cannot make decoding slow.
+    """
+    budget = [MAX_ITEMS] if budget is None else budget
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise WireError(f"value has more than {MAX_ITEMS:,} parts")
     if depth > 100:
         raise WireError("value is nested too deeply")
     if type(data) in _SCALARS:
         return data
+
+    def inner(item):
+        return decode(item, blobs, tagged, depth + 1, budget)
+
     if type(data) is list:
-        return [decode(item, blobs, tagged, depth + 1) for item in data]
+        return [inner(item) for item in data]
     if type(data) is not dict or len(data) not in (1, 2):
         raise WireError("unknown value")
     tag = next(iter(data))
     payload = data[tag]
-    if tag == "$tuple":
-        return tuple(decode(item, blobs, tagged, depth + 1) for item in payload)
-    if tag == "$dict":
-        return {decode(k, blobs, tagged, depth + 1): decode(v, blobs, tagged, depth + 1)
-                for k, v in payload}
-    if tag == "$bytes":
-        return base64.b64decode(payload)
+    if tag in ("$tuple", "$dict", "$bytes", "$array", "$scalar") and len(data) != 1:
+        raise WireError(f"malformed {tag}")
+    if tag == "$tuple" and type(payload) is list:
+        return tuple(inner(item) for item in payload)
+    if tag == "$dict" and type(payload) is list and all(type(p) is list and len(p) == 2 for p in payload):
+        return {inner(k): inner(v) for k, v in payload}
+    if tag == "$bytes" and type(payload) is str:
+        return base64.b64decode(payload, validate=True)
     if tag == "$array":
         return _load_blob(blobs, payload)
     if tag == "$scalar":
-        return _load_blob(blobs, payload)[()]
-    return tagged(tag, data, lambda index: _load_blob(blobs, index))
+        array = _load_blob(blobs, payload)
+        if array.shape != ():
+            raise WireError("a scalar must have no dimensions")
+        return array[()]
+    if tag in ("$tuple", "$dict", "$bytes"):
+        raise WireError(f"malformed {tag}")
+    return tagged(tag, data, inner)
 
 
 def _load_blob(blobs, index):
@@ -147,5 +186,5 @@ def _load_blob(blobs, index):
         raise WireError("bad array reference")
     try:
         return numpy.load(io.BytesIO(blobs[index]), allow_pickle=False)
-    except ValueError as error:
-        raise WireError(f"bad array: {error}") from None
+    except Exception as error:  # whatever a crafted .npy makes NumPy raise
+        raise WireError(f"bad array: {str(error)[:100]}") from None

@@ -149,3 +149,68 @@ def test_mindspore_cell_and_tensors_travel_as_plain_data(tmp_path):
     cheated = grade_notebook(source, demo.write(tmp_path / "cheat.ipynb", demo.notebook(demo.mindspore_cells(cheat))),
                              limits)
     assert (cheated.score, cheated.status) == (0, "ok"), cheated
+
+
+def odd_submissions(folder):
+    """Submissions whose metadata or cells are not what a notebook holds."""
+    def with_cells(change):
+        cells = demo.demo_cells()
+        change(cells)
+        return demo.notebook(cells, assignment="demo")
+
+    odd = {
+        "list_grade_id": with_cells(lambda c: c[2]["metadata"]["nbgrader"].update(grade_id=["q_square"])),
+        "list_metadata": with_cells(lambda c: c[8].update(metadata=["not", "a", "dict"])),
+        "number_source": with_cells(lambda c: c[2].update(source=[1, 2, None])),
+        "deep_parser": with_cells(lambda c: c.insert(3, demo.code_cell("-" * 200_000 + "1\n"))),
+        "huge_cell": with_cells(lambda c: c.insert(3, demo.code_cell("x = 1\n" * 40_000))),
+        "list_notebook_metadata": dict(demo.notebook(demo.demo_cells()), metadata=[1]),
+    }
+    for name, notebook in odd.items():
+        demo.write(folder / f"{name}.ipynb", notebook)
+    return odd
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_odd_submissions_cost_only_their_own_row(tmp_path, lesson, workers):
+    source, _ = lesson
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    odd = odd_submissions(folder)
+    shutil.copy(lesson[1] / "solution.ipynb", folder / "zoe.ipynb")
+    results = {r.student: r for r in grade_submissions(source, folder, LIMITS, workers=workers)}
+    assert set(results) == set(odd) | {"zoe"}
+    assert (results["zoe"].score, results["zoe"].status) == (8, "ok")
+    assert all("Traceback" not in r.message and "grader could not" not in r.message for r in results.values())
+    assert results["list_grade_id"].questions[0].score == 0 and "missing" in results["list_grade_id"].questions[0].message
+    assert results["huge_cell"].status == "invalid" or "not run" in results["huge_cell"].message
+    assert results["deep_parser"].score == 8 and "not run" in results["deep_parser"].message
+
+
+def test_colliding_and_very_long_names_each_get_their_own_feedback(tmp_path, lesson):
+    source, subs = lesson
+    folder = tmp_path / "names"
+    folder.mkdir()
+    names = ["a b", "a_b", "A_b", "x" * 240, "\x1b[31mred", "-=1+2", "ann"]
+    for name in names:
+        shutil.copy(subs / "solution.ipynb", folder / f"{name}.ipynb")
+    results = grade_submissions(source, folder, LIMITS, workers=2)
+    out = tmp_path / "out"
+    assert write_reports(results, out) == []
+    written = sorted(p.name for p in (out / "feedback").glob("*.md"))
+    assert len(written) == len(names) and "ann.md" in written
+    assert all(len(name) < 100 for name in written)
+    with open(out / "grades.csv", newline="") as file:
+        students = [row["student"] for row in csv.DictReader(file)]
+    assert "'-=1+2" in students  # a spreadsheet opens it as text, not as a formula
+
+
+def test_two_entries_for_one_student_are_both_reported(tmp_path, lesson):
+    source, subs = lesson
+    folder = tmp_path / "twice"
+    (folder / "ann").mkdir(parents=True)
+    shutil.copy(subs / "solution.ipynb", folder / "ann.ipynb")
+    shutil.copy(subs / "partial.ipynb", folder / "ann" / "demo.ipynb")
+    results = grade_submissions(source, folder, LIMITS, workers=1)
+    assert sorted((r.student, r.status) for r in results) == [("ann", "invalid"), ("ann.ipynb", "invalid")]
+    assert all("two entries for ann" in r.message for r in results)

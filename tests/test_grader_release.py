@@ -93,11 +93,16 @@ def test_release_clears_outputs_and_is_byte_identical(tmp_path, source):
     assert (out / "demo.ipynb").read_text(encoding="utf-8") == first == release_notebook(source)
 
 
+def released_kernel(source):
+    """A namespace in which the release's first cell (the one that defines check) has run."""
+    scope = {}
+    exec("".join(json.loads(release_notebook(source))["cells"][0]["source"]), scope)
+    return scope
+
+
 def test_check_in_a_released_notebook(tmp_path, source, capsys):
     """Run the release's setup cell, a half-written answer, then check()."""
-    released = json.loads(release_notebook(source))
-    scope = {}
-    exec("".join(released["cells"][0]["source"]), scope)
+    scope = released_kernel(source)
     exec("import numpy as np\ndef square(x):\n    return x + x\n", scope)
     exec("check(\'q_square\')", scope)
     out = capsys.readouterr().out
@@ -116,13 +121,19 @@ def test_check_in_a_released_notebook(tmp_path, source, capsys):
     assert "Questions: q_square, q_softmax, q_counter" in capsys.readouterr().out
 
 
+def test_check_sees_the_students_names_as_the_grader_does(tmp_path, capsys):
+    # A student's `abs` (or `len`, or `range`) never replaces the tests' builtins, in check() as in grading.
+    scope = released_kernel(demo.write(tmp_path / "stats.ipynb", demo.notebook(demo.stats_cells())))
+    exec("abs = lambda x: 0.0\ndef mean(xs):\n    return 0.0\n", scope)
+    exec("check('q_mean')", scope)
+    assert "q_mean: 0/3 visible tests passed" in capsys.readouterr().out
+
+
 def test_check_stops_an_endless_loop(tmp_path, source, capsys, monkeypatch):
     from grader import check
 
     monkeypatch.setattr(check, "TIME_LIMIT_S", 0.5)
-    released = json.loads(release_notebook(source))
-    scope = {}
-    exec("".join(released["cells"][0]["source"]), scope)
+    scope = released_kernel(source)
     exec("def square(x):\n    while True:\n        pass\n", scope)
     exec("check(\'q_square\')", scope)
     assert "took longer than 0.5 s" in capsys.readouterr().out

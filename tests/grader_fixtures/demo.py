@@ -104,3 +104,43 @@ def mindspore_cells(net=MINDSPORE_NET):
                         "assert out.shape == (2, 3)\nnp.testing.assert_allclose(out.asnumpy(), 3.0)\n"
                         "assert net.factor == 3.0\n", 2),
     ]
+
+
+# ---- "stats": tests that lean on builtins, hidden cases reached by visible code, NumPy bans ----
+
+HIDDEN_CASE, HIDDEN_MEAN = [1234.5, 6789.25], "4011.875"  # only in hidden tests: never in a student's feedback
+MEAN = """def mean(xs):
+    ### BEGIN SOLUTION
+    return sum(xs) / len(xs)
+    ### END SOLUTION
+"""
+NORM = """def norm(v):
+    ### BEGIN SOLUTION
+    return float(np.sqrt((np.asarray(v, dtype=float) ** 2).sum()))
+    ### END SOLUTION
+"""
+
+
+def stats_cells(mean=MEAN, norm=NORM, extra=()):
+    """Two questions worth 9 points: q_mean (6) and q_norm (3); ``extra`` cells go before q_norm."""
+    return [
+        code_cell("import numpy as np\n", grade_id="imports", solution=False, grade=False, locked=True),
+        solution("q_mean", mean, forbidden=["statistics", "numpy.mean", "numpy.average"]),
+        test("t_mean_builtins", "assert abs(mean([1, 2, 3, 4]) - 2.5) < 1e-9, 'the mean of 1..4 is 2.5'\n"
+                                "for n in range(1, 4):\n    assert abs(mean(list(range(n))) - (n - 1) / 2) < 1e-9\n"
+                                "assert all(map(lambda xs: abs(mean(xs) - sum(xs) / len(xs)) < 1e-9, "
+                                "[[1.0], [2.0, 4.0], [5.0, 6.0, 10.0]]))\n"
+                                "assert len([p for p in zip([1, 2], [3, 4]) if mean(p) > 0]) == 2\n", 2),
+        test("t_mean_helper", "def close(xs, expected):\n"
+                              "    assert abs(mean(xs) - expected) < 1e-9, f'mean({xs}) should be {expected}, got {mean(xs)}'\n"
+                              "close([2, 4], 3)\n### BEGIN HIDDEN TESTS\n"
+                              f"close({HIDDEN_CASE}, {HIDDEN_MEAN})\n### END HIDDEN TESTS\n", 2),
+        test("t_mean_loop", "cases = [([1, 3], 2.0)]\n### BEGIN HIDDEN TESTS\n"
+                            f"cases.append(({HIDDEN_CASE}, {HIDDEN_MEAN}))\n### END HIDDEN TESTS\n"
+                            "for xs, want in cases:\n    assert abs(mean(xs) - want) < 1e-9, f'expected {want}'\n", 2),
+        *extra,
+        solution("q_norm", norm, forbidden=["numpy.linalg.norm", "scipy"]),
+        test("t_norm", "assert abs(norm([3, 4]) - 5) < 1e-9, 'norm([3, 4]) is 5'\n"
+                       "### BEGIN HIDDEN TESTS\nassert abs(norm([1, 2, 2]) - 3) < 1e-9\n### END HIDDEN TESTS\n", 2),
+        test("t_norm_zero", "assert norm([0, 0]) == 0, f'norm([0, 0]) should be 0, got {norm([0, 0])}'\n", 1),
+    ]
