@@ -94,7 +94,7 @@ def main():
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     data_seed = SpeedrunConfig().seed  # the speedrun's questions, in both splits
-    train = generate_examples("train", SIZES["small"]["n_train"], data_seed)
+    train = generate_examples("train", SIZES["small"].n_train, data_seed)
     test = generate_examples("test", args.n_test, data_seed)
     chats = "".join(m["content"] for e in train for m in e["messages"])
     tokenizer = CharTokenizer.train("\n".join(load_documents()) + chats)  # as the speedrun's
@@ -106,8 +106,8 @@ def main():
     if args.pretrain_iters:  # as Speedrun.pretrain: its learning rate and schedule
         s = SIZES["small"]
         corpus = train_val_split(tokenize_documents(load_documents(), tokenizer))
-        pretrain_cfg = TrainConfig(iters=args.pretrain_iters, batch_size=args.batch_size, lr=s["pretrain_lr"],
-                                   min_lr=s["pretrain_lr"] / 10, warmup_iters=min(100, args.pretrain_iters // 10))
+        pretrain_cfg = TrainConfig(iters=args.pretrain_iters, batch_size=args.batch_size, lr=s.pretrain_lr,
+                                   min_lr=s.pretrain_lr / 10, warmup_iters=min(100, args.pretrain_iters // 10))
         pretrain_step, _ = make_training(model, pretrain_cfg)
         for step in range(args.pretrain_iters):
             x, y = corpus.batch("train", args.batch_size, block_size, np.random.default_rng((args.seed, 1, step)))

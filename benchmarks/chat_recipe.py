@@ -41,7 +41,7 @@ def main(argv=None):
     from minigpt.train import Trainer, TrainConfig
 
     data_seed = SpeedrunConfig().seed  # the speedrun's (and lesson 07's) questions
-    train = generate_examples("train", SIZES["small"]["n_train"], data_seed)
+    train = generate_examples("train", SIZES["small"].n_train, data_seed)
     test = generate_examples("test", 500, data_seed)[:args.n_test]
     chats = "".join(m["content"] for e in train for m in e["messages"])
     tokenizer = CharTokenizer.train("\n".join(load_documents()) + chats)
@@ -53,7 +53,9 @@ def main(argv=None):
                       warmup_iters=min(100, args.iters // 10), eval_interval=args.iters, eval_iters=5,
                       checkpoint_interval=args.iters, seed=args.seed)
     with tempfile.TemporaryDirectory() as out:
-        history = Trainer(model, tokenizer, data, cfg, out, progress=False).train()
+        trainer = Trainer(model, tokenizer, data, cfg, out, progress=False)
+        trainer.train()
+        history = trainer.history
     scores = exact_match(model, tokenizer, test, progress=False)
     print(json.dumps({**vars(args), "ms_per_step": round(float(np.median([r["ms_per_iter"] for r in history[5:]])), 1),
                       "loss": round(history[-1]["loss"], 4), "exact_match": scores["overall"],

@@ -50,7 +50,7 @@ def chat_first_token_latency():
     """Median seconds from `ChatSession.reply` to its first streamed piece of text."""
     import numpy as np
 
-    from minigpt.chat import ChatSession
+    from minigpt.session import ChatSession
     from minigpt.model import GPT, GPTConfig
     from minigpt.tokenizer import CharTokenizer
 

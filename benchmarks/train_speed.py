@@ -77,7 +77,8 @@ def run_minigpt(data, tokenizer, model_cfg, cfg, progress):
     with tempfile.TemporaryDirectory() as out_dir:
         trainer = Trainer(model, tokenizer, data, cfg, out_dir, progress=progress)
         start = time.perf_counter()
-        history = trainer.train()
+        trainer.train()
+        history = trainer.history
         wall = time.perf_counter() - start
     step_ms = [r["ms_per_iter"] for r in history]
     return summary("minigpt (MindSpore)", step_ms, cfg.batch_size * model_cfg.block_size, history[-1]["val_loss"],

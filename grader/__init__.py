@@ -13,8 +13,8 @@ Public API (imported lazily, so the student process stays light)::
 _EXPORTS = {
     "release_notebook": "release", "release": "release",
     "read_notebook": "notebook", "problems": "notebook", "NotebookError": "notebook",
-    "grade_notebook": "grade", "grade_submissions": "grade", "Assignment": "grade",
-    "SubmissionResult": "grade", "Limits": "sandbox", "write_reports": "feedback",
+    "grade_notebook": "grade", "grade_submissions": "grade", "Assignment": "assignment",
+    "SubmissionResult": "results", "Limits": "sandbox", "write_reports": "feedback",
 }
 
 

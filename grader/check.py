@@ -12,7 +12,8 @@ import json
 import signal
 import sys
 import threading
-import traceback
+
+from grader.notebook import test_failure
 
 TIME_LIMIT_S = 30
 
@@ -21,6 +22,7 @@ def make_check(assignment, packed_tests):
     """Return the ``check`` function of one released assignment."""
     payload = json.loads(base64.b64decode(packed_tests))
     tests, lesson_names = dict(payload["questions"]), set(payload["names"])
+    setup = compile(payload["setup"], "<test setup>", "exec") if payload["setup"] else None
 
     def check(question=None):
         """Run the visible tests of ``question`` (all questions if omitted)."""
@@ -29,7 +31,7 @@ def make_check(assignment, packed_tests):
             return
         namespace = _test_namespace(_student_namespace(), lesson_names)
         for qid in [question] if question else list(tests):
-            results = [_run(test, namespace) for test in tests[qid]]
+            results = [_run(test, namespace, setup) for test in tests[qid]]
             passed = sum(status == "pass" for status, _ in results)
             print(f"{qid}: {passed}/{len(results)} visible tests passed")
             for test, (status, message) in zip(tests[qid], results):
@@ -57,37 +59,19 @@ def _test_namespace(namespace, lesson_names):
     return dict(names, __builtins__=builtins)
 
 
-def _run(test, namespace):
+def _run(test, namespace, setup):
     """Run one test on a copy of the namespace, so tests cannot disturb the student's variables."""
     scope = dict(namespace)
     try:
         with _time_limit(TIME_LIMIT_S):
+            if setup is not None:
+                exec(setup, scope)
             exec(compile(test["code"], f"<test {test['id']}>", "exec"), scope)
-    except AssertionError as error:
-        return "fail", str(error) or failing_line(error, test["code"])
-    except NotImplementedError:
-        return "not done", "this question still raises NotImplementedError: write your code first"
-    except NameError as error:
-        return "error", f"{error}: run the cell that defines it first"
     except TimeoutError:
-        return "error", f"took longer than {TIME_LIMIT_S} s (an endless loop?)"
+        return "timeout", f"took longer than {TIME_LIMIT_S} s (an endless loop?)"
     except BaseException as error:  # half-written code may raise anything, even SystemExit
-        return "error", f"{type(error).__name__}: {error}"
+        return test_failure(error, test["code"])
     return "pass", ""
-
-
-def failing_line(error, code):
-    """Describe a bare ``assert`` failure by the test line that raised it."""
-    line = test_line(error, code)
-    return f"assertion failed: {line}" if line else "assertion failed"
-
-
-def test_line(error, code):
-    """The line of the test's code where ``error`` was raised, or ''."""
-    lines = [frame.lineno for frame in traceback.extract_tb(error.__traceback__)
-             if frame.filename.startswith("<test ")]
-    source = code.splitlines()
-    return source[lines[-1] - 1].strip() if lines and 0 < lines[-1] <= len(source) else ""
 
 
 class _time_limit:

@@ -10,19 +10,29 @@ A lesson is an nbgrader-style notebook.  Cell metadata ``nbgrader`` marks
   that tests the question of the nearest solution cell above it, with optional
   ``### BEGIN HIDDEN TESTS`` / ``### END HIDDEN TESTS`` regions and
   ``# HINT: ...`` lines shown to a student whose test fails;
-* locked cells (``"locked": true``): instructor code the student cannot change.
+* locked cells (``"locked": true``): instructor code the student cannot change;
+* test-setup cells (``metadata.grader.test_setup: true``): trusted helpers for
+  the tests (reference implementations, weight copying).  They are left out of
+  the release, never run in the student's process, and run in the grader into
+  the scope of every test (and, in the student's kernel, of every ``check()``).
+
+It also holds what the release, ``check()`` and the grader share about tests:
+which lines are hidden, and what a failed test means (:func:`test_failure`).
 """
 
 import ast
 import json
 import os
 import stat
+import traceback
 from dataclasses import dataclass
 
 SOLUTION_BEGIN, SOLUTION_END = "### BEGIN SOLUTION", "### END SOLUTION"
 HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 HINT_PREFIX = "# HINT:"
 MAX_NOTEBOOK_BYTES = 64 * 2**20  # a submission is read into memory and parsed by the grader
+SETUP_ID = "grader-setup"  # the id of a release's first cell, which defines check()
+NOT_IMPLEMENTED = "not implemented yet (your code raises NotImplementedError): write your code first"
 
 
 class NotebookError(Exception):
@@ -52,8 +62,7 @@ class Test:
     @property
     def visible_code(self):
         """The test as a student sees it: hidden lines removed."""
-        return "".join(line for number, line in enumerate(self.code.splitlines(keepends=True), 1)
-                       if number not in self.hidden_lines)
+        return without_lines(self.code, self.hidden_lines)
 
 
 @dataclass(frozen=True)
@@ -104,8 +113,22 @@ def is_test(cell):
     return cell.get("cell_type") == "code" and bool(meta.get("grade")) and not meta.get("solution")
 
 
+def is_test_setup(cell):
+    return cell.get("cell_type") == "code" and bool(grader_meta(cell).get("test_setup"))
+
+
 def is_locked(cell):
-    return bool(nbgrader_meta(cell).get("locked")) and not is_solution(cell)
+    return bool(nbgrader_meta(cell).get("locked")) and not is_solution(cell) and not is_test_setup(cell)
+
+
+def assignment_name(path):
+    return os.path.splitext(os.path.basename(path))[0]
+
+
+def test_setup_code(notebook):
+    """The code of every test-setup cell, in notebook order."""
+    return "".join(cell_source(c) if cell_source(c).endswith("\n") else cell_source(c) + "\n"
+                   for c in notebook["cells"] if is_test_setup(c))
 
 
 def read_notebook(path, follow_links=True):
@@ -186,17 +209,60 @@ def regions(code, begin, end):
         raise ValueError(f"'{begin}' on line {start + 1} is never closed")
 
 
+def hidden_lines(code):
+    """The 1-based numbers of the lines inside hidden regions, their markers included: the one
+    place that decides what is hidden (release, check payload, grading and feedback use it)."""
+    return frozenset(n + 1 for first, last in regions(code, HIDDEN_BEGIN, HIDDEN_END) for n in range(first, last + 1))
+
+
 def strip_hidden(code):
-    lines = code.splitlines(keepends=True)
-    hidden = {n for first, last in regions(code, HIDDEN_BEGIN, HIDDEN_END) for n in range(first, last + 1)}
-    return "".join(line for n, line in enumerate(lines) if n not in hidden)
+    return without_lines(code, hidden_lines(code))
+
+
+def without_lines(code, numbers):
+    """``code`` without the lines whose 1-based numbers are in ``numbers``."""
+    return "".join(line for n, line in enumerate(code.splitlines(keepends=True), 1) if n not in numbers)
+
+
+def failing_line(error, code):
+    """Describe a bare ``assert`` failure by the test line that raised it."""
+    line = test_line(error, code)
+    return f"assertion failed: {line}" if line else "assertion failed"
+
+
+def test_line(error, code):
+    """The line of the test's code where ``error`` was raised, or ''."""
+    lines = [frame.lineno for frame in traceback.extract_tb(error.__traceback__)
+             if frame.filename.startswith("<test ")]
+    source = code.splitlines()
+    return source[lines[-1] - 1].strip() if lines and 0 < lines[-1] <= len(source) else ""
+
+
+def test_failure(error, code):
+    """``(status, message)`` for the exception that ended a test: the one reading that ``check()``
+    and grading share.
+
+    Exceptions from a student process carry ``info`` (its type and text);
+    ones the grader raises about that process carry a ``status``.
+    """
+    info = getattr(error, "info", None)
+    if isinstance(getattr(error, "status", None), str):
+        return error.status, str(error)
+    if info is not None:
+        return "error", NOT_IMPLEMENTED if info["type"] == "NotImplementedError" else f"your code raised {error}"
+    if isinstance(error, AssertionError):
+        return "fail", str(error) or failing_line(error, code)
+    if isinstance(error, NotImplementedError):
+        return "error", NOT_IMPLEMENTED
+    if isinstance(error, NameError):
+        return "error", f"{error}: run the cell that defines it first"
+    return "error", f"{type(error).__name__}: {error}"
 
 
 def _make_test(cell, question):
     meta = nbgrader_meta(cell)
     code = cell_source(cell)
-    hidden = frozenset(n + 1 for first, last in regions(code, HIDDEN_BEGIN, HIDDEN_END)
-                       for n in range(first, last + 1))
+    hidden = hidden_lines(code)
     hints = tuple(line.strip()[len(HINT_PREFIX):].strip()
                   for n, line in enumerate(code.splitlines(), 1)
                   if line.strip().startswith(HINT_PREFIX) and n not in hidden)
@@ -228,6 +294,8 @@ def problems(notebook):
     found, seen, open_question = [], set(), None
     for index, cell in enumerate(notebook["cells"], 1):
         meta = nbgrader_meta(cell)
+        if grader_meta(cell).get("test_setup"):
+            found += _test_setup_problems(f"cell {index}", cell, meta)
         if not meta:
             continue
         gid = meta.get("grade_id")
@@ -271,6 +339,20 @@ def problems(notebook):
     if not seen:
         found.append("no graded cells: mark solution and test cells with nbgrader metadata")
     return found
+
+
+def _test_setup_problems(where, cell, meta):
+    """A test-setup cell is trusted code shown to students in check(): plain, visible Python."""
+    code = cell_source(cell)
+    if cell.get("cell_type") != "code" or meta.get("solution") or meta.get("grade"):
+        return [f"{where}: a test-setup cell must be a code cell that is neither a solution nor a test"]
+    if HIDDEN_BEGIN in code:
+        return [f"{where}: a test-setup cell cannot hide code (it runs before every visible test, in check() too)"]
+    try:
+        ast.parse(code)
+    except SyntaxError as error:
+        return [f"{where}: test setup is not valid Python (line {error.lineno}: {error.msg})"]
+    return []
 
 
 def _marker_problems(where, code, begin, end):

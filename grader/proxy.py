@@ -10,7 +10,7 @@ student process, each answer again plain data or another handle.  Tensors
 import numpy
 
 from . import wire
-from .sandbox import RemoteError, SandboxError
+from .sandbox import RemoteError
 
 
 class TensorValue(numpy.ndarray):

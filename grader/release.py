@@ -12,17 +12,15 @@ from . import notebook as nb
 from . import scope
 
 STUB = ["# YOUR CODE HERE", "raise NotImplementedError()"]
-SETUP_ID = "grader-setup"
 
 
 def release_notebook(source_path):
     """Return the released notebook for ``source_path`` as text (JSON)."""
     source = nb.read_notebook(source_path)
     questions = nb.questions(source)  # raises NotebookError on an invalid source
-    name = assignment_name(source_path)
-    code = [(nb.cell_source(c), nb.is_test(c)) for c in source["cells"] if c.get("cell_type") == "code"]
-    cells = [_setup_cell(name, questions, scope.TestScope(code).lesson_names)]
-    cells += [_release_cell(cell) for cell in source["cells"]]
+    name = nb.assignment_name(source_path)
+    cells = [_setup_cell(name, questions, scope.TestScope(source).lesson_names, nb.test_setup_code(source))]
+    cells += [_release_cell(cell) for cell in source["cells"] if not nb.is_test_setup(cell)]
     metadata = dict(source.get("metadata", {}), grader={"assignment": name})
     released = {"cells": cells, "metadata": metadata,
                 "nbformat": 4, "nbformat_minor": source.get("nbformat_minor", 5)}
@@ -37,10 +35,6 @@ def release(source_path, output_dir):
     with open(target, "w", encoding="utf-8", newline="\n") as file:
         file.write(text)
     return target
-
-
-def assignment_name(path):
-    return os.path.splitext(os.path.basename(path))[0]
 
 
 def _release_cell(cell):
@@ -72,7 +66,7 @@ def stub_solutions(code):
     return "\n".join(result + lines[position:]) + ("\n" if code.endswith("\n") else "")
 
 
-def _setup_cell(name, questions, lesson_names):
+def _setup_cell(name, questions, lesson_names, test_setup):
     """First cell of a release: defines ``check(question_id)`` with the visible tests.
 
     The lesson's names travel too, so that ``check`` sees the student's names
@@ -82,7 +76,7 @@ def _setup_cell(name, questions, lesson_names):
                      for t in q.tests if t.is_visible]] for q in questions]  # a list keeps notebook order
     # base64 of JSON, not compressed: compressors differ between zlib builds, and
     # the release must be byte-identical on every machine.
-    payload = {"names": lesson_names, "questions": tests}
+    payload = {"names": lesson_names, "questions": tests, "setup": test_setup}
     packed = base64.b64encode(json.dumps(payload, sort_keys=True).encode()).decode()
     source = (
         "# Run this cell first. Afterwards, check(\"question_id\") runs the visible tests\n"
@@ -90,6 +84,6 @@ def _setup_cell(name, questions, lesson_names):
         "from grader.check import make_check\n"
         f"check = make_check({name!r}, {packed!r})"
     )
-    return {"cell_type": "code", "execution_count": None, "id": SETUP_ID,
+    return {"cell_type": "code", "execution_count": None, "id": nb.SETUP_ID,
             "metadata": {"editable": False, "deletable": False, "grader": {"setup": True}},
             "outputs": [], "source": nb.split_lines(source)}

@@ -10,14 +10,17 @@ A test's globals are built by the grader alone, in this order:
    Only these names are asked for and only these are accepted, so whatever
    else the student process reports (``__builtins__``, a fake ``np``) does not
    exist here;
-3. every top-level import of the source notebook, executed here last: ``np``
-   in a test is always the grader's NumPy.
+3. every top-level import of the source notebook, executed here: ``np`` in a
+   test is always the grader's NumPy;
+4. the lesson's test-setup cells (trusted helpers such as a reference
+   implementation), executed here last.
 """
 
 import ast
 import builtins
 
 from . import forbidden, proxy
+from . import notebook as nb
 
 
 def bound_names(tree):
@@ -36,11 +39,14 @@ def read_names(tree):
 
 
 class TestScope:
-    """Builds the globals of each test of one assignment."""
+    """Builds the globals of each test of one assignment: then the lesson's test-setup code runs in them."""
 
-    def __init__(self, cells):
-        """``cells``: ``(code, is_test)`` for every code cell of the source notebook."""
-        parsed = [(forbidden.parse_cell(code)[0], is_test) for code, is_test in cells]
+    def __init__(self, notebook):
+        """``notebook``: the source notebook (a dict)."""
+        cells = [c for c in notebook["cells"] if c.get("cell_type") == "code" and not nb.is_test_setup(c)]
+        parsed = [(forbidden.parse_cell(nb.cell_source(c))[0], nb.is_test(c)) for c in cells]
+        setup = nb.test_setup_code(notebook)
+        self.setup = compile(setup, "<test setup>", "exec") if setup else None
         imports = [node for tree, _ in parsed if tree for node in tree.body
                    if isinstance(node, (ast.Import, ast.ImportFrom)) and not getattr(node, "level", 0)]
         self.imports = [compile(ast.Module([node], []), "<imports>", "exec") for node in imports]
@@ -60,4 +66,6 @@ class TestScope:
                 exec(statement, scope)
             except Exception:
                 pass  # an import the grader cannot do cannot help a test either
+        if self.setup is not None:
+            exec(self.setup, scope)  # the instructor's code: an error here is the lesson's, and shows
         return scope

@@ -1,8 +1,10 @@
-"""Command line: `python -m minigpt {train,sample,chat,speedrun} --help`.
+"""Command line: `python -m minigpt {train,sft,eval,sample,chat,speedrun} --help`.
 
-Bad input (a missing file, a bad value, a checkpoint that does not fit) gives a
-one-line error and exit status 2; `--verbose` shows MindSpore's logs and full
-tracebacks instead.
+The training, model and speedrun options come from their dataclasses
+(`TrainConfig`, `GPTConfig`, `SpeedrunConfig`): each field is an option with
+its type, default and help, so the two never disagree. Bad input (a missing
+file, a bad value, a checkpoint that does not fit) gives a one-line error and
+exit status 2; `--verbose` shows MindSpore's logs and full tracebacks instead.
 """
 
 import argparse
@@ -10,15 +12,22 @@ import os
 import sys
 from pathlib import Path
 
+from minigpt.options import add_options, from_args
+
 EXAMPLES = """examples:
   python -m minigpt train --iters 500 --out runs/pydoc          # the embedded corpus
   python -m minigpt train --data notes.txt --tokenizer bpe --out runs/notes
   python -m minigpt train --out runs/pydoc --iters 1000 --resume  # train longer
+  python -m minigpt train --time-budget 5 --out runs/five        # as many steps as fit in 5 minutes
   python -m minigpt train --data-parallel 2 --batch-size 6 --out runs/dp  # 2 workers (msrun)
+  python -m minigpt sft --checkpoint runs/speedrun/pretrain --data runs/speedrun/tinychat --out runs/mysft
+  python -m minigpt eval --checkpoint runs/mysft --data runs/speedrun/tinychat/test.jsonl
   python -m minigpt sample --checkpoint runs/pydoc --prompt "def "
   python -m minigpt speedrun                                      # the main job (make demo)
   python -m minigpt chat --checkpoint runs/speedrun/sft
 """
+CHAT_HELP = """commands: /reset forgets the conversation, /temp X sets the sampling temperature
+(0 = always the most likely token), /quit leaves (so do Ctrl-D and Ctrl-C)"""
 
 
 def common_options():
@@ -30,43 +39,12 @@ def common_options():
     return parent
 
 
-def add_model_options(parser):
-    group = parser.add_argument_group("model (ignored with --resume, which uses the checkpoint's)")
-    group.add_argument("--block-size", type=int, default=64, help="context length in tokens (default 64)")
-    group.add_argument("--n-layer", type=int, default=4, help="transformer blocks (default 4)")
-    group.add_argument("--n-head", type=int, default=4, help="attention heads (default 4)")
-    group.add_argument("--n-embd", type=int, default=128, help="embedding width (default 128)")
-    group.add_argument("--dropout", type=float, default=0.0, help="dropout probability (default 0)")
-    group.add_argument("--positions", choices=["learned", "rotary"], default="learned",
-                       help="position embeddings: learned (GPT-2) or rotary (RoPE) (default learned)")
-    group.add_argument("--bias", action=argparse.BooleanOptionalAction, default=True,
-                       help="biases in the linear layers, as GPT-2 (default); --no-bias trains about 6%% faster")
-    group.add_argument("--tokenizer", choices=["char", "bpe", "fast-bpe"], default="char",
-                       help="tokenizer trained on the data (default char)")
-    group.add_argument("--vocab-size", type=int, default=512, help="vocabulary size of the BPE tokenizers (default 512)")
-
-
-def add_training_options(parser):
+def build_parser():
+    from minigpt.model import GPTConfig
+    from minigpt.speedrun import SpeedrunConfig
+    from minigpt.tokenizer import DEFAULT_BPE_VOCAB_SIZE, TOKENIZER_CLASSES
     from minigpt.train import TrainConfig
 
-    d = TrainConfig()
-    group = parser.add_argument_group("training")
-    group.add_argument("--iters", type=int, default=d.iters, help=f"total updates (default {d.iters})")
-    group.add_argument("--batch-size", type=int, default=d.batch_size, help=f"sequences per micro-batch (default {d.batch_size})")
-    group.add_argument("--grad-accum", type=int, default=d.grad_accum, help="micro-batches per update (default 1)")
-    group.add_argument("--lr", type=float, default=d.lr, help=f"peak learning rate (default {d.lr})")
-    group.add_argument("--min-lr", type=float, default=d.min_lr, help=f"final learning rate (default {d.min_lr})")
-    group.add_argument("--warmup-iters", type=int, default=d.warmup_iters, help=f"linear warmup (default {d.warmup_iters})")
-    group.add_argument("--weight-decay", type=float, default=d.weight_decay, help=f"AdamW weight decay (default {d.weight_decay})")
-    group.add_argument("--grad-clip", type=float, default=d.grad_clip, help="global gradient norm limit, 0 = off (default 1.0)")
-    group.add_argument("--eval-interval", type=int, default=d.eval_interval, help=f"evaluate every N updates (default {d.eval_interval})")
-    group.add_argument("--eval-iters", type=int, default=d.eval_iters, help=f"batches per evaluation (default {d.eval_iters})")
-    group.add_argument("--checkpoint-interval", type=int, default=d.checkpoint_interval,
-                       help=f"save every N updates (default {d.checkpoint_interval}; always at the end and on Ctrl-C)")
-    group.add_argument("--seed", type=int, default=d.seed, help=f"random seed (default {d.seed})")
-
-
-def build_parser():
     common = common_options()
     parser = argparse.ArgumentParser(
         prog="python -m minigpt", description="MiniGPT Lab: train a small GPT with MindSpore, chat-tune it, talk to it.",
@@ -86,8 +64,32 @@ def build_parser():
     train.add_argument("--data-parallel", type=int, default=1, metavar="N",
                        help="train on N data-parallel workers started with msrun, each with --batch-size rows "
                             "(default 1: this process alone); see docs/distributed.md for several machines")
-    add_model_options(train)
-    add_training_options(train)
+    model = train.add_argument_group("model (ignored with --resume, which uses the checkpoint's)")
+    add_options(model, GPTConfig)
+    model.add_argument("--tokenizer", choices=sorted(TOKENIZER_CLASSES), default="char",
+                       help="tokenizer trained on the data (default char)")
+    model.add_argument("--vocab-size", type=int, default=DEFAULT_BPE_VOCAB_SIZE,
+                       help=f"vocabulary size of the BPE tokenizers (default {DEFAULT_BPE_VOCAB_SIZE})")
+    add_options(train, TrainConfig, "training")
+
+    sft = commands.add_parser("sft", parents=[common], help="chat-tune a pretrained checkpoint",
+                              description="Chat-tune (supervised fine-tuning) a pretrained checkpoint on "
+                                          "conversations, with the loss on the assistant's tokens only.")
+    sft.add_argument("--checkpoint", required=True, help="the pretrained run directory or its checkpoint/")
+    sft.add_argument("--data", required=True,
+                     help="a folder with train.jsonl and test.jsonl (as the speedrun writes in runs/NAME/tinychat), "
+                          'one {"messages": [...]} conversation per line')
+    sft.add_argument("--out", required=True, help="run directory for the chat-tuned model (resumed if it exists)")
+    sft.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_options(sft, TrainConfig, "training", defaults=dict(iters=1000, batch_size=16, lr=3e-3, min_lr=3e-4))
+
+    evaluate = commands.add_parser("eval", parents=[common], help="exact match and loss of a chat model",
+                                   description="Ask a chat model every held-out question of a chat JSONL file "
+                                               "and report exact match per skill and the loss on the answers.")
+    evaluate.add_argument("--checkpoint", required=True, help="a run directory or its checkpoint/ directory")
+    evaluate.add_argument("--data", required=True, help='a JSONL file of {"messages": [...], "skill": ...} records')
+    evaluate.add_argument("--out", default=None, help="also write evaluation.json into this folder")
+    evaluate.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     sample = commands.add_parser("sample", parents=[common], help="generate text from a checkpoint",
                                  description="Generate text from a trained checkpoint, streaming it as it comes.")
@@ -108,14 +110,8 @@ def build_parser():
         description="From nothing to a chat model with a report card: TinyChat data, a tokenizer, pretraining "
                     "on the embedded corpus, chat tuning, evaluation and report, in runs/NAME/. Running it "
                     "again resumes; --fresh starts over.")
-    speedrun.add_argument("--name", default="speedrun", help="run name: artifacts go to OUT_ROOT/NAME (default speedrun)")
-    speedrun.add_argument("--out-root", default="runs", help="where runs are kept (default runs)")
-    speedrun.add_argument("--size", choices=["tiny", "small"], default="small",
-                          help="small: the real run (default); tiny: a seconds-long smoke test")
-    speedrun.add_argument("--time-budget", type=float, default=13.5,
-                          help="minutes for the two training stages together (default 13.5)")
+    add_options(speedrun, SpeedrunConfig)
     speedrun.add_argument("--fresh", action="store_true", help="delete an earlier run of this name first")
-    speedrun.add_argument("--seed", type=int, default=1337, help="random seed (default 1337)")
     speedrun.add_argument("--no-progress", action="store_true", help="hide progress bars")
     return parser
 
@@ -131,34 +127,28 @@ def add_sampling_options(parser, temperature=0.8, max_new_tokens=200):
 
 
 def check_sampling_options(args):
-    if args.max_new_tokens < 1:
-        raise ValueError(f"--max-new-tokens must be at least 1, got {args.max_new_tokens}")
-    if args.temperature < 0:
-        raise ValueError(f"--temperature must be 0 or more, got {args.temperature}")
-    if args.top_k is not None and args.top_k < 1:
-        raise ValueError(f"--top-k must be at least 1, got {args.top_k}")
-    if args.top_p is not None and not 0 < args.top_p <= 1:
-        raise ValueError(f"--top-p must be in (0, 1], got {args.top_p}")
+    from minigpt.generate import check_sampling
+
+    try:
+        check_sampling(args.temperature, args.top_k, args.top_p, args.max_new_tokens)
+    except ValueError as error:  # name the option as the user typed it
+        raise ValueError("--" + str(error).replace("_", "-", 1)) from None
 
 
 def cmd_train(args):
     from minigpt import distributed
+    from minigpt.checkpoint import CHECKPOINT_DIR, has_checkpoint
     from minigpt.data import load_documents, tokenize_documents, train_val_split
     from minigpt.device import seed_everything
     from minigpt.model import GPT, GPTConfig
     from minigpt.tokenizer import load_tokenizer, train_tokenizer
-    from minigpt.train import CHECKPOINT_DIR, Trainer, TrainConfig
+    from minigpt.train import Trainer, TrainConfig
 
     out = Path(args.out)
-    cfg = TrainConfig(
-        iters=args.iters, batch_size=args.batch_size, grad_accum=args.grad_accum, lr=args.lr, min_lr=args.min_lr,
-        warmup_iters=args.warmup_iters, weight_decay=args.weight_decay, grad_clip=args.grad_clip,
-        eval_interval=args.eval_interval, eval_iters=args.eval_iters,
-        checkpoint_interval=args.checkpoint_interval, seed=args.seed)
-    has_checkpoint = (out / CHECKPOINT_DIR).is_dir()
-    if has_checkpoint and not args.resume:
+    cfg = from_args(TrainConfig, args)
+    if has_checkpoint(out) and not args.resume:
         raise ValueError(f"{out} already holds a run: add --resume to continue it, or choose another --out")
-    if args.resume and not has_checkpoint:
+    if args.resume and not has_checkpoint(out):
         raise ValueError(f"--resume: no checkpoint in {out}")
     if args.data_parallel < 1:
         raise ValueError(f"--data-parallel must be at least 1, got {args.data_parallel}")
@@ -169,9 +159,7 @@ def cmd_train(args):
         tokenizer = load_tokenizer(out / CHECKPOINT_DIR / "tokenizer.json")  # the run's own tokenizer
     else:
         tokenizer = train_tokenizer(args.tokenizer, "\n".join(documents), args.vocab_size)
-        config = GPTConfig(vocab_size=tokenizer.vocab_size, block_size=args.block_size, n_layer=args.n_layer,
-                           n_head=args.n_head, n_embd=args.n_embd, dropout=args.dropout, positions=args.positions,
-                           bias=args.bias)
+        config = from_args(GPTConfig, args, vocab_size=tokenizer.vocab_size, bos_id=tokenizer.bos_id)
     data = train_val_split(tokenize_documents(documents, tokenizer), args.val_fraction)
     if args.data_parallel > 1 and not distributed.started_by_msrun():
         return launch_workers(args, out)  # the input is valid: now start the workers, which redo the above
@@ -184,10 +172,41 @@ def cmd_train(args):
         print(f"model: {model.num_parameters():,} parameters; data: {len(data.train):,} training and "
               f"{len(data.val):,} validation tokens ({tokenizer.kind} tokenizer, {tokenizer.vocab_size} ids)")
         trainer = Trainer(model, tokenizer, data, cfg, out, progress=not args.no_progress, workers=workers)
-    history = trainer.train()
-    if history and "val_loss" in history[-1]:
-        print(f"final validation loss {history[-1]['val_loss']:.4f}")
+    trainer.train()
+    if trainer.history and "val_loss" in trainer.history[-1]:
+        print(f"final validation loss {trainer.history[-1]['val_loss']:.4f}")
     print(f"checkpoint: {out / CHECKPOINT_DIR}; metrics: {out / 'metrics.jsonl'}")
+
+
+def cmd_sft(args):
+    from minigpt.sft import finetune
+    from minigpt.tinychat import read_conversations
+    from minigpt.train import TrainConfig
+
+    data = Path(args.data)
+    if not (data / "train.jsonl").is_file():
+        raise ValueError(f"--data: {data} must be a folder holding train.jsonl and test.jsonl")
+    split = {name: [e["messages"] for e in read_conversations(data / f"{name}.jsonl")] for name in ("train", "test")}
+    finished = finetune(args.checkpoint, split["train"], split["test"], args.out, from_args(TrainConfig, args),
+                        progress=not args.no_progress)
+    print(f"chat-tuned model: {args.out}; talk to it: python -m minigpt chat --checkpoint {args.out}")
+    return 0 if finished else 130
+
+
+def cmd_eval(args):
+    import json
+
+    from minigpt.evaluate import evaluate_checkpoint
+    from minigpt.tinychat import read_conversations
+
+    found = evaluate_checkpoint(args.checkpoint, read_conversations(args.data), progress=not args.no_progress)
+    accuracy = found["accuracy"]
+    for skill, share in accuracy["per_skill"].items():
+        print(f"{skill:>10}: {100 * share:5.1f}% of {accuracy['counts'][skill]}")
+    print(f"{'overall':>10}: {100 * accuracy['overall']:5.1f}%; loss on the answers {found['loss']:.3f}")
+    if args.out:
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        (Path(args.out) / "evaluation.json").write_text(json.dumps(found, indent=2))
 
 
 def launch_workers(args, out):
@@ -207,8 +226,8 @@ def launch_workers(args, out):
 
 
 def cmd_sample(args):
+    from minigpt.checkpoint import load_checkpoint
     from minigpt.generate import print_sample
-    from minigpt.train import load_checkpoint
 
     check_sampling_options(args)
     model, tokenizer, _ = load_checkpoint(args.checkpoint)
@@ -217,13 +236,10 @@ def cmd_sample(args):
                  args.seed, use_cache=not args.no_cache)
 
 
-CHAT_HELP = """commands: /reset forgets the conversation, /temp X sets the sampling temperature
-(0 = always the most likely token), /quit leaves (so do Ctrl-D and Ctrl-C)"""
-
-
 def cmd_chat(args):
-    from minigpt.chat import ChatSession
-    from minigpt.train import load_checkpoint
+    from minigpt.checkpoint import load_checkpoint
+    from minigpt.generate import check_sampling
+    from minigpt.session import ChatSession
 
     check_sampling_options(args)
     model, tokenizer, _ = load_checkpoint(args.checkpoint)
@@ -249,14 +265,13 @@ def cmd_chat(args):
             elif command == "/temp":
                 try:
                     temperature = float(value)
-                    if temperature < 0:
-                        raise ValueError
+                    check_sampling(temperature)  # refuses nan and inf as well as negative numbers
                     session.temperature = temperature
                     print(f"(temperature {temperature})")
                 except ValueError:
                     print("(usage: /temp X with X a number >= 0, e.g. /temp 0.8)")
             else:
-                print(f"(unknown command {command}; {CHAT_HELP})")
+                print(f"(unknown command {command}: /reset, /temp X or /quit)")
             continue
         print("bot> ", end="", flush=True)
         try:
@@ -269,12 +284,11 @@ def cmd_chat(args):
 def cmd_speedrun(args):
     from minigpt.speedrun import Speedrun, SpeedrunConfig
 
-    cfg = SpeedrunConfig(name=args.name, out_root=args.out_root, size=args.size,
-                         time_budget_s=60 * args.time_budget, seed=args.seed)
-    Speedrun(cfg, fresh=args.fresh, progress=not args.no_progress).run()
+    Speedrun(from_args(SpeedrunConfig, args), fresh=args.fresh, progress=not args.no_progress).run()
 
 
-COMMANDS = {"train": cmd_train, "sample": cmd_sample, "chat": cmd_chat, "speedrun": cmd_speedrun}
+COMMANDS = {"train": cmd_train, "sft": cmd_sft, "eval": cmd_eval, "sample": cmd_sample, "chat": cmd_chat,
+            "speedrun": cmd_speedrun}
 
 
 def main(argv=None):

@@ -54,21 +54,48 @@ def _read_local(path, text_column):
     if path.suffix != ".jsonl":
         documents = [text]
     else:
-        documents = []
-        for number, line in enumerate(text.splitlines(), 1):
+        wrong = f"expected an object with a string field {text_column!r}"
+        documents = [r[text_column] for r in read_jsonl(path, lambda r: None if isinstance(r.get(text_column), str)
+                                                          else wrong)]
+    documents = [d for d in documents if d.strip()]
+    if not documents:
+        raise DataError(f"{path} contains no text")
+    return documents
+
+
+def read_jsonl(path, check=None):
+    """The records of a JSON-lines file (one JSON object per line; blank lines skipped).
+
+    ``check(record)`` may return what is wrong with a record; the error then names its line.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"file not found: {path}")
+    records = []
+    with path.open(encoding="utf-8") as file:
+        for number, line in enumerate(file, 1):
             if not line.strip():
                 continue
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as e:
                 raise DataError(f"{path}, line {number}: not valid JSON ({e.msg})") from None
-            if not isinstance(record, dict) or not isinstance(record.get(text_column), str):
-                raise DataError(f"{path}, line {number}: expected an object with a string field {text_column!r}")
-            documents.append(record[text_column])
-    documents = [d for d in documents if d.strip()]
-    if not documents:
-        raise DataError(f"{path} contains no text")
-    return documents
+            problem = f"expected a JSON object, got {type(record).__name__}" if not isinstance(record, dict) \
+                else check(record) if check else None
+            if problem:
+                raise DataError(f"{path}, line {number}: {problem}")
+            records.append(record)
+    return records
+
+
+def write_jsonl(records, path):
+    """One JSON object per line; the folder is created if needed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as file:
+        for record in records:
+            file.write(json.dumps(record) + "\n")
+    return path
 
 
 def _check_hub_reachable(name, timeout=3.0):

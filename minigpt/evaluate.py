@@ -11,15 +11,34 @@ import math
 from collections import defaultdict
 from pathlib import Path
 
+import mindspore as ms
 from tqdm.auto import tqdm
 
 from minigpt.chat import render_prompt
+from minigpt.checkpoint import load_checkpoint
 from minigpt.generate import Generator
+from minigpt.sft import ChatData
 from minigpt.tinychat import final_answer, is_correct, prompt_messages
+from minigpt.train import loss_function, mean_loss
 
 
 def perplexity(loss):
     return math.exp(loss)
+
+
+def evaluate_checkpoint(checkpoint, examples, progress=True, loss_batches=10, batch_size=16):
+    """Exact match (overall, per skill, samples) and the loss on the answers, of one saved model.
+
+    `examples` are held-out chat records ({"messages", "skill"}); the loss is
+    the mean over `loss_batches` packed batches of them, counting the
+    assistant's tokens only, as chat tuning does.
+    """
+    model, tokenizer, _ = load_checkpoint(checkpoint)
+    accuracy = exact_match(model, tokenizer, examples, progress)
+    chats = ChatData(tokenizer, [], [e["messages"] for e in examples])
+    loss = mean_loss(ms.jit(loss_function(model)), chats, "val", batch_size, model.config.block_size,
+                     loss_batches, seed=0)
+    return {"accuracy": accuracy, "loss": loss}
 
 
 def exact_match(model, tokenizer, examples, progress=True, samples=3, batch_size=32):

@@ -9,6 +9,7 @@ each new token cost one position instead of the whole context. The cache has a
 fixed length (block_size), so one compiled graph serves every step.
 """
 
+import math
 import sys
 
 import numpy as np
@@ -42,8 +43,21 @@ def softmax(logits):
     return exp / exp.sum()
 
 
+def check_sampling(temperature=1.0, top_k=None, top_p=None, max_new_tokens=1):
+    """Raise ValueError, saying which setting is wrong, unless these settings can sample."""
+    if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature >= 0):
+        raise ValueError(f"temperature must be a number >= 0 (0 = greedy), got {temperature!r}")
+    if top_k is not None and not (isinstance(top_k, int) and top_k >= 1):
+        raise ValueError(f"top_k must be a whole number >= 1 (or None: all tokens), got {top_k!r}")
+    if top_p is not None and not (isinstance(top_p, (int, float)) and 0 < top_p <= 1):
+        raise ValueError(f"top_p must be in (0, 1] (or None: all tokens), got {top_p!r}")
+    if not (isinstance(max_new_tokens, int) and max_new_tokens >= 1):
+        raise ValueError(f"max_new_tokens must be a whole number >= 1, got {max_new_tokens!r}")
+
+
 def sample_token(logits, temperature=1.0, top_k=None, top_p=None, rng=None):
     """Choose the next token id from a vector of logits; temperature 0 means greedy."""
+    check_sampling(temperature, top_k, top_p)
     logits = np.asarray(logits, dtype=np.float64)
     if temperature == 0:
         return int(np.argmax(logits))
@@ -117,6 +131,9 @@ class Generator:
         ids = [int(i) for i in prompt_ids]
         if not ids:
             raise ValueError("the prompt is empty: give at least one token (e.g. the <|bos|> token)")
+        check_sampling(temperature, top_k, top_p)
+        if not (isinstance(max_new_tokens, int) and max_new_tokens >= 0):
+            raise ValueError(f"max_new_tokens must be a whole number >= 0, got {max_new_tokens!r}")
         self.model.set_train(False)
         rng = np.random.default_rng(seed)
         steps = self._cached_logits(list(ids)) if self.use_cache else self._uncached_logits(list(ids))

@@ -17,33 +17,32 @@ import mindspore as ms
 from mindspore import mint, nn, ops
 from mindspore.common.initializer import Normal
 
-from minigpt.tokenizer import SPECIAL_TOKENS
-
+from minigpt.options import option
 
 POSITIONS = ("learned", "rotary")
-BOS_ID = SPECIAL_TOKENS.index("<|bos|>")  # the same in every minigpt tokenizer
 
 
 @dataclass
 class GPTConfig:
-    vocab_size: int = 512
-    block_size: int = 128  # longest context the model can see, in tokens
-    n_layer: int = 4
-    n_head: int = 4
-    n_embd: int = 128
-    dropout: float = 0.0
+    vocab_size: int = 512  # set from the tokenizer
+    block_size: int = option(128, "longest context the model can see, in tokens")
+    n_layer: int = option(4, "transformer blocks")
+    n_head: int = option(4, "attention heads")
+    n_embd: int = option(128, "embedding width")
+    dropout: float = option(0.0, "dropout probability")
     # How the model knows where each token is: "learned" adds a trained vector per
     # position (GPT-2); "rotary" turns queries and keys by a position-dependent
     # angle (RoPE, as in LLaMA), so attention sees distances: see `rotate`.
-    positions: str = "learned"
+    positions: str = option("learned", "position embeddings: learned (GPT-2) or rotary (RoPE)", choices=POSITIONS)
     # Chat tuning packs several conversations into one row, each starting with
     # <|bos|>. With document_mask, a token attends only to its own document: what
     # another conversation said cannot leak into the answer. See `GPT.attention_mask`.
-    document_mask: bool = False
+    document_mask: bool = option(False, "each <|bos|> starts a document that attends only to itself")
     # Biases in the linear layers, as GPT-2 has. Without them (as in LLaMA, or nanoGPT's
     # bias=False) a CPU step is about 6% faster, because each bias costs kernels of its own
     # for the gradient, the optimizer and clipping (docs/performance.md).
-    bias: bool = True
+    bias: bool = option(True, "biases in the linear layers, as GPT-2 (--no-bias trains about 6% faster)")
+    bos_id: int = 1  # the <|bos|> id, the same in every minigpt tokenizer; the document mask splits at it
 
     def __post_init__(self):
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
@@ -236,7 +235,7 @@ class GPT(nn.Cell):
         T = idx.shape[1]
         if not self.config.document_mask:
             return self.causal[:T, :T]
-        document = ops.cumsum((idx == BOS_ID).astype(ms.int32), axis=1)  # (B, T): bos seen so far
+        document = ops.cumsum((idx == self.config.bos_id).astype(ms.int32), axis=1)  # (B, T): bos seen so far
         same_document = document.expand_dims(2) == document.expand_dims(1)  # (B, T, T)
         return ops.logical_and(self.causal[:T, :T], same_document).expand_dims(1)
 

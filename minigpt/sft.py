@@ -9,15 +9,23 @@ tokens (fewer wasted positions than padding each one); what is left of a row
 is padding, which the loss ignores.
 """
 
+from pathlib import Path
+
 import numpy as np
 
 from minigpt.chat import render_conversation
+from minigpt.checkpoint import checkpoint_dir, has_checkpoint, load_checkpoint
+from minigpt.tokenizer import load_tokenizer
+from minigpt.train import Trainer
 
 IGNORE = -100  # target value the cross-entropy loss skips
 
 
 class ChatData:
-    """Rendered conversations for each split, sampled as packed (x, y) batches for `Trainer`."""
+    """Rendered conversations for each split, sampled as packed (x, y) batches for `Trainer`.
+
+    A split may be empty when it is not used (evaluation needs only "val").
+    """
 
     def __init__(self, tokenizer, train_conversations, val_conversations):
         self.pad_id = tokenizer.pad_id
@@ -25,9 +33,6 @@ class ChatData:
             "train": [render_conversation(tokenizer, c) for c in train_conversations],
             "val": [render_conversation(tokenizer, c) for c in val_conversations],
         }
-        for split, rendered in self.splits.items():
-            if not rendered:
-                raise ValueError(f"no {split} conversations to fine-tune on")
 
     def longest(self):
         return max(len(ids) for rendered in self.splits.values() for ids, _ in rendered)
@@ -39,6 +44,8 @@ class ChatData:
         (an assistant token follows) and IGNORE elsewhere.
         """
         rendered = self.splits[split]
+        if not rendered:
+            raise ValueError(f"no {split} conversations to draw a batch from")
         x = np.full((batch_size, block_size), self.pad_id, np.int32)
         y = np.full((batch_size, block_size), IGNORE, np.int32)
         for row in range(batch_size):
@@ -57,3 +64,18 @@ class ChatData:
                 y[row, filled:filled + n] = np.where(np.array(mask[1:]) == 1, targets, IGNORE)
                 filled += n
         return x, y
+
+
+def finetune(pretrained, train_conversations, val_conversations, out_dir, cfg, progress=True):
+    """Chat-tune the model saved in `pretrained` and save it to `out_dir`; return whether it finished.
+
+    If `out_dir` already holds a checkpoint (an interrupted run), training
+    continues from it with the run's own settings.
+    """
+    if has_checkpoint(out_dir):
+        tokenizer = load_tokenizer(checkpoint_dir(out_dir) / "tokenizer.json")
+        data = ChatData(tokenizer, train_conversations, val_conversations)
+        return Trainer.resume(out_dir, data, progress=progress).train()
+    model, tokenizer, _ = load_checkpoint(pretrained)
+    data = ChatData(tokenizer, train_conversations, val_conversations)
+    return Trainer(model, tokenizer, data, cfg, Path(out_dir), progress=progress).train()

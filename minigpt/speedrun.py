@@ -16,28 +16,43 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
-import mindspore as ms
-
-from minigpt.data import load_documents, tokenize_documents, train_val_split
+from minigpt.checkpoint import has_checkpoint, load_checkpoint
+from minigpt.data import load_documents, read_jsonl, tokenize_documents, train_val_split
 from minigpt.device import seed_everything, setup_device
-from minigpt.evaluate import exact_match, write_report
+from minigpt.evaluate import evaluate_checkpoint, write_report
 from minigpt.generate import print_sample
 from minigpt.model import GPT, GPTConfig
-from minigpt.sft import ChatData
-from minigpt.tinychat import make_tinychat, read_jsonl
+from minigpt.options import option
+from minigpt.sft import finetune
+from minigpt.tinychat import make_tinychat, read_conversations
 from minigpt.tokenizer import CharTokenizer, load_tokenizer
-from minigpt.train import CHECKPOINT_DIR, Trainer, TrainConfig, load_checkpoint, loss_function, mean_loss
+from minigpt.train import Trainer, TrainConfig, plot_loss_curves
 
-# Model and training sizes. "tiny" is for tests; "small" is the default speedrun
-# (docs/performance.md records what was tried: two layers at a higher chat-tuning
-# learning rate beat four layers in the same time on 2 CPU cores). Its step counts
-# are ceilings: the time budget decides (4,322 chat-tuning steps of about 0.14 s
-# on the 2-core reference machine).
+
+@dataclass(frozen=True)
+class Size:
+    """A speedrun's model, its two trainings and its data."""
+
+    n_layer: int
+    n_head: int
+    n_embd: int
+    block_size: int
+    pretrain_iters: int  # ceilings: the time budget decides
+    sft_iters: int
+    batch_size: int
+    pretrain_lr: float
+    sft_lr: float
+    n_train: int  # TinyChat conversations to chat-tune on
+    n_test: int   # held-out questions the report card asks
+
+
+# "tiny" is for tests; "small" is the default speedrun (docs/performance.md records what
+# was tried: two layers at a higher chat-tuning learning rate beat four layers in the
+# same time on 2 CPU cores): about 5,400 chat-tuning steps of 0.14 s on the 2-core machine.
 SIZES = {
-    "tiny": dict(n_layer=1, n_head=2, n_embd=32, block_size=128, pretrain_iters=10, sft_iters=10,
-                 batch_size=4, pretrain_lr=1e-3, sft_lr=3e-3, n_train=400, n_test=40),
-    "small": dict(n_layer=2, n_head=4, n_embd=128, block_size=128, pretrain_iters=60, sft_iters=6000,
+    "tiny": Size(n_layer=1, n_head=2, n_embd=32, block_size=128, pretrain_iters=10, sft_iters=10, batch_size=4,
+                 pretrain_lr=1e-3, sft_lr=3e-3, n_train=400, n_test=40),
+    "small": Size(n_layer=2, n_head=4, n_embd=128, block_size=128, pretrain_iters=60, sft_iters=6000,
                   batch_size=16, pretrain_lr=1e-3, sft_lr=3e-3, n_train=26000, n_test=500),
 }
 
@@ -49,11 +64,12 @@ PRETRAIN_SHARE = 0.05
 
 @dataclass
 class SpeedrunConfig:
-    name: str = "speedrun"
-    out_root: str = "runs"
-    size: str = "small"
-    time_budget_s: float = 810.0  # for the two training stages together (about 13 min in all)
-    seed: int = 1337
+    name: str = option("speedrun", "run name: artifacts go to OUT_ROOT/NAME")
+    out_root: str = option("runs", "where runs are kept")
+    size: str = option("small", "small: the real run; tiny: a seconds-long smoke test", choices=tuple(SIZES))
+    time_budget_s: float = option(810.0, "minutes for the two training stages together",
+                                  flag="time_budget", scale=60)
+    seed: int = option(1337, "random seed")
 
     def __post_init__(self):
         if self.size not in SIZES:
@@ -95,102 +111,103 @@ class Speedrun:
         self.manifest_path.write_text(json.dumps(self.manifest, indent=2))
 
     def _stage(self, name, work):
-        """Run one stage unless it is done; record its wall time."""
+        """Run one stage unless it is done; record its wall time. A stage that returns False
+        was interrupted (Ctrl-C saved a checkpoint): the speedrun stops there."""
         if name in self.manifest["stages"]:
             return
         print(f"\n== {name} ==")
         start = time.perf_counter()
-        work()
+        if work() is False:
+            raise KeyboardInterrupt
         self.manifest["stages"][name] = round(time.perf_counter() - start, 1)
         self._save_manifest()
 
-    def run(self):
+    def run(self, through="report"):
+        """The stages, one library call each (as nanochat's speedrun.sh has one command per stage),
+        up to and including `through`; returns the report card's data once it is written."""
         device = setup_device(quiet=True)
+        size, tinychat = self.size, self.dir / "tinychat"
+        stages = {
+            "data": lambda: make_tinychat(tinychat, size.n_train, size.n_test, seed=self.cfg.seed),
+            "tokenizer": self.make_tokenizer,
+            "pretrain": self.pretrain,
+            "sft": lambda: finetune(self.dir / "pretrain", self.conversations("train"), self.conversations("test"),
+                                    self.dir / "sft", self.sft_config(), self.progress),
+            "evaluate": self.evaluate,
+            "report": lambda: self.report(f"{device.target} ({device.reason})"),
+        }
+        if through not in stages:
+            raise ValueError(f"unknown stage {through!r}: the stages are {', '.join(stages)}")
         print(f"speedrun {self.cfg.name} ({self.cfg.size}) on {device.target}, artifacts in {self.dir}")
-        self._stage("data", self.make_data)
-        self._stage("tokenizer", self.make_tokenizer)
-        self._stage("pretrain", self.pretrain)
-        self._stage("sft", self.finetune)
-        self._stage("evaluate", self.evaluate)
-        self._stage("report", lambda: self.report(f"{device.target} ({device.reason})"))
+        for name, work in stages.items():
+            self._stage(name, work)
+            if name == through:
+                break
+        if through != "report":
+            return None
         print(f"\nreport card: {self.dir / 'report.md'}")
         print(f"talk to it:  python -m minigpt chat --checkpoint {self.dir / 'sft'}")
         return json.loads((self.dir / "report.json").read_text())
 
     # ---- stages -------------------------------------------------------------
 
-    def make_data(self):
-        make_tinychat(self.dir / "tinychat", self.size["n_train"], self.size["n_test"], seed=self.cfg.seed)
-
-    def tinychat(self, split):
-        return read_jsonl(self.dir / "tinychat" / f"{split}.jsonl")
+    def conversations(self, split):
+        return [e["messages"] for e in read_conversations(self.dir / "tinychat" / f"{split}.jsonl")]
 
     def make_tokenizer(self):
         """Characters of the corpus and of TinyChat (chat tokens are reserved in every tokenizer)."""
-        chats = "".join(m["content"] for e in self.tinychat("train") for m in e["messages"])
+        chats = "".join(m["content"] for c in self.conversations("train") for m in c)
         CharTokenizer.train("\n".join(load_documents()) + chats).save(self.dir / "tokenizer.json")
 
-    def _train(self, stage, model, tokenizer, data, iters, budget_share, lr):
-        out = self.dir / stage
-        cfg = TrainConfig(iters=iters, batch_size=self.size["batch_size"], lr=lr, min_lr=lr / 10,
-                          warmup_iters=min(100, iters // 10), eval_interval=max(1, iters // 5), eval_iters=10,
-                          checkpoint_interval=max(1, iters // 5), seed=self.cfg.seed,
-                          time_budget_s=self.cfg.time_budget_s * budget_share)
-        if (out / CHECKPOINT_DIR).is_dir():
-            trainer = Trainer.resume(out, data, progress=self.progress)
-        else:
-            trainer = Trainer(model, tokenizer, data, cfg, out, progress=self.progress)
-        trainer.train()
-        if trainer.step < trainer.cfg.iters:  # interrupted (Ctrl-C): stop the speedrun here
-            raise KeyboardInterrupt
-        return trainer.model
+    def _train_config(self, iters, budget_share, lr):
+        return TrainConfig(iters=iters, batch_size=self.size.batch_size, lr=lr, min_lr=lr / 10,
+                           warmup_iters=min(100, iters // 10), eval_interval=max(1, iters // 5), eval_iters=10,
+                           checkpoint_interval=max(1, iters // 5), seed=self.cfg.seed,
+                           time_budget_s=self.cfg.time_budget_s * budget_share)
+
+    def sft_config(self):
+        return self._train_config(self.size.sft_iters, 1 - PRETRAIN_SHARE, self.size.sft_lr)
 
     def pretrain(self):
         tokenizer = load_tokenizer(self.dir / "tokenizer.json")
-        documents = load_documents()
-        data = train_val_split(tokenize_documents(documents, tokenizer))
+        data = train_val_split(tokenize_documents(load_documents(), tokenizer))
+        out, s = self.dir / "pretrain", self.size
+        if has_checkpoint(out):
+            return Trainer.resume(out, data, progress=self.progress).train()
         seed_everything(self.cfg.seed)
-        s = self.size
         # Rotary positions: copying a word from the question needs "the token after the one
         # I just copied", which RoPE expresses as one distance. The document mask keeps the
         # conversations packed into a row from reading each other. docs/performance.md
         # measures both at the same step count: rotary took the held-out score from 19% to
         # 46%, the document mask from 50% to 76%.
-        model = GPT(GPTConfig(vocab_size=tokenizer.vocab_size, block_size=s["block_size"], n_layer=s["n_layer"],
-                              n_head=s["n_head"], n_embd=s["n_embd"], positions="rotary", document_mask=True))
+        model = GPT(GPTConfig(vocab_size=tokenizer.vocab_size, block_size=s.block_size, n_layer=s.n_layer,
+                              n_head=s.n_head, n_embd=s.n_embd, positions="rotary", document_mask=True,
+                              bos_id=tokenizer.bos_id))
         print("A sample before pretraining (random weights):")
         print_sample(model, tokenizer, "The ", max_new_tokens=150, seed=0)
-        model = self._train("pretrain", model, tokenizer, data, s["pretrain_iters"], PRETRAIN_SHARE, s["pretrain_lr"])
+        trainer = Trainer(model, tokenizer, data, self._train_config(s.pretrain_iters, PRETRAIN_SHARE, s.pretrain_lr),
+                          out, progress=self.progress)
+        finished = trainer.train()
         print("A sample after pretraining:")
         print_sample(model, tokenizer, "The ", max_new_tokens=150, seed=0)
-
-    def chat_data(self, tokenizer):
-        return ChatData(tokenizer, [e["messages"] for e in self.tinychat("train")],
-                        [e["messages"] for e in self.tinychat("test")])
-
-    def finetune(self):
-        model, tokenizer, _ = load_checkpoint(self.dir / "pretrain")
-        self._train("sft", model, tokenizer, self.chat_data(tokenizer), self.size["sft_iters"], 1 - PRETRAIN_SHARE,
-                    self.size["sft_lr"])
+        return finished
 
     def evaluate(self):
-        test = self.tinychat("test")
-        chats = self.chat_data(load_tokenizer(self.dir / "tokenizer.json"))  # both stages share it
+        test = read_conversations(self.dir / "tinychat" / "test.jsonl")
         results = {"losses": [], "accuracy": {}}
         for label, stage in (("pretrained only", "pretrain"), ("chat-tuned", "sft")):
-            model, tokenizer, _ = load_checkpoint(self.dir / stage)
-            results["accuracy"][label] = exact_match(model, tokenizer, test, self.progress)
-            loss = mean_loss(ms.jit(loss_function(model)), chats, "val",
-                             self.size["batch_size"], model.config.block_size, 10, seed=0)
-            results["losses"].append({"model": label, "data": "TinyChat test (assistant tokens)", "loss": loss})
-            print(f"{label}: exact match {100 * results['accuracy'][label]['overall']:.1f}%, chat loss {loss:.3f}")
+            found = evaluate_checkpoint(self.dir / stage, test, self.progress, batch_size=self.size.batch_size)
+            results["accuracy"][label] = found["accuracy"]
+            results["losses"].append({"model": label, "data": "TinyChat test (assistant tokens)",
+                                      "loss": found["loss"]})
+            print(f"{label}: exact match {100 * found['accuracy']['overall']:.1f}%, chat loss {found['loss']:.3f}")
         (self.dir / "evaluation.json").write_text(json.dumps(results, indent=2))
 
     def report(self, device):
         evaluation = json.loads((self.dir / "evaluation.json").read_text())
         model, tokenizer, saved = load_checkpoint(self.dir / "sft")
-        pretrain_metrics = _read_jsonl(self.dir / "pretrain" / "metrics.jsonl")
-        sft_metrics = _read_jsonl(self.dir / "sft" / "metrics.jsonl")
+        pretrain_metrics = read_jsonl(self.dir / "pretrain" / "metrics.jsonl")
+        sft_metrics = read_jsonl(self.dir / "sft" / "metrics.jsonl")
         losses = [{"model": "pretraining", "data": "Python docs (validation)",
                    "loss": _last(pretrain_metrics, "val_loss")}] + evaluation["losses"]
         report = {
@@ -199,7 +216,7 @@ class Speedrun:
             "tokenizer": tokenizer.kind,
             "device": device,
             "data": (f"pretraining: Python's reference documentation (pydoc_data.topics); chat tuning: "
-                     f"{self.size['n_train']:,} TinyChat conversations; evaluation: {self.size['n_test']} "
+                     f"{self.size.n_train:,} TinyChat conversations; evaluation: {self.size.n_test} "
                      f"held-out TinyChat questions"),
             "iterations": {"pretrain": len(pretrain_metrics), "sft": len(sft_metrics)},
             "stages": {**self.manifest["stages"], "report": 0.0},
@@ -207,34 +224,11 @@ class Speedrun:
             "accuracy": evaluation["accuracy"],
             "samples": evaluation["accuracy"]["chat-tuned"]["samples"],
         }
-        plot_loss_curves(pretrain_metrics, sft_metrics, self.dir / "loss_curve.png")
+        plot_loss_curves([("pretraining", pretrain_metrics), ("chat tuning (assistant tokens)", sft_metrics)],
+                         self.dir / "loss_curve.png", title="Speedrun loss curves")
         write_report(report, self.dir)
-
-
-def _read_jsonl(path):
-    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
 
 
 def _last(records, key):
     values = [r[key] for r in records if key in r]
     return values[-1] if values else float("nan")
-
-
-def plot_loss_curves(pretrain, sft, path):
-    """Pretraining and chat-tuning losses on one time axis."""
-    from matplotlib.figure import Figure  # not pyplot: a notebook's inline plots stay as they are
-
-    fig = Figure(figsize=(8, 4))
-    ax = fig.subplots()
-    offset = len(pretrain)
-    for records, start, label in ((pretrain, 0, "pretraining"), (sft, offset, "chat tuning (assistant tokens)")):
-        steps = np.array([r["step"] for r in records]) + start
-        ax.plot(steps, [r["loss"] for r in records], alpha=0.5, label=f"{label}: batch loss")
-        evals = [r for r in records if "val_loss" in r]
-        ax.plot(np.array([r["step"] for r in evals]) + start, [r["val_loss"] for r in evals], marker="o",
-                label=f"{label}: validation")
-    ax.axvline(offset, color="grey", linestyle=":")
-    ax.set(xlabel="iteration", ylabel="cross-entropy loss", title="Speedrun loss curves")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)

@@ -43,15 +43,13 @@ no (question, answer) pair of the test split occurs in train. (For add, a
 swapped pair of digits may be in train: 5 + 3 can teach 3 + 5.)
 
 Examples are {"messages": [{"role", "content"}, ...], "skill": name}, the
-common chat form; any JSONL of that form works with `read_jsonl`.
+common chat form; any JSONL of that form works with `read_conversations`.
 """
 
 import hashlib
 import itertools
-import json
 import random
 import re
-import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from functools import cache
@@ -59,6 +57,7 @@ from pathlib import Path
 from typing import Callable, NamedTuple
 
 from minigpt.chat import check_messages
+from minigpt.data import read_jsonl, write_jsonl
 
 SPLITS = ("train", "test")
 TEST_PERCENT = 10
@@ -282,41 +281,16 @@ def generate_examples(split: str, n: int, seed: int = 0) -> list[dict]:
 # --- Files ------------------------------------------------------------------------
 
 
-def write_jsonl(examples, path) -> Path:
-    """One JSON object per line; the folder is created if needed."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as f:
-        for example in examples:
-            f.write(json.dumps(example) + "\n")
-    return path
-
-
-def read_jsonl(path) -> list[dict]:
-    """Conversations from a chat JSONL file (one {"messages": [...]} per line), read
-    with `datasets` like any other data set, as plain dicts."""
-    import datasets
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"chat data file not found: {path}")
-    bars_were_on = datasets.is_progress_bar_enabled()
-    datasets.disable_progress_bars()
-    try:
-        # A private cache folder: nothing is left behind in ~/.cache, nothing stale is reused.
-        with tempfile.TemporaryDirectory() as cache_dir:
-            rows = list(datasets.load_dataset("json", data_files=str(path), split="train", cache_dir=cache_dir))
-    except datasets.exceptions.DatasetGenerationError as e:
-        raise ValueError(f"{path} is not a JSON-lines file: {e.__cause__ or e}") from None
-    finally:
-        if bars_were_on:
-            datasets.enable_progress_bars()
-    for i, row in enumerate(rows, start=1):
+def read_conversations(path) -> list[dict]:
+    """Conversations from a chat JSONL file (one {"messages": [...]} per line), checked."""
+    def problem(row):
         try:
             check_messages(row.get("messages"))
         except ValueError as e:
-            raise ValueError(f'{path}, line {i}: not a {{"messages": [...]}} conversation: {e}') from None
-    return rows
+            return f'not a {{"messages": [...]}} conversation: {e}'
+        return None
+
+    return read_jsonl(path, problem)
 
 
 def make_tinychat(out_dir, n_train=26000, n_test=500, seed=0) -> tuple[Path, Path]:

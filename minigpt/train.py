@@ -1,15 +1,16 @@
-"""Training: AdamW, a warmup + cosine learning rate, clipping, accumulation, checkpoints.
+"""Training: AdamW, a warmup + cosine learning rate, clipping, accumulation, a time budget.
 
 `Trainer` runs the loop a student would write by hand (sample a batch, compute
 the loss and its gradients, update the weights), plus what makes long runs
 practical: a compiled train step, periodic evaluation, a metrics log, a loss
-curve, atomic checkpoints, exact resume and Ctrl-C that saves before leaving.
+curve, checkpoints (`minigpt.checkpoint`), exact resume, Ctrl-C that saves
+before leaving, and a `TimeBudget` that fits the number of steps to the time
+there is.
 """
 
+import contextlib
 import json
 import math
-import os
-import shutil
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -19,37 +20,35 @@ import mindspore as ms
 from mindspore import ops
 from tqdm.auto import tqdm
 
+from minigpt.checkpoint import load_checkpoint, load_training_state, save_checkpoint
+from minigpt.data import read_jsonl
 from minigpt.distributed import SINGLE, GradientMean, agreed_min, replicas_agree
-from minigpt.model import GPT, GPTConfig, cross_entropy_loss
+from minigpt.model import cross_entropy_loss
 from minigpt.optim import AdamW
-from minigpt.tokenizer import load_tokenizer
-
-CHECKPOINT_DIR = "checkpoint"
-BUDGET_GUARD_EVERY = 100  # steps between checks, after warmup, that a time budget still holds
+from minigpt.options import option
 
 
 @dataclass
 class TrainConfig:
-    iters: int = 2000
-    batch_size: int = 12
-    grad_accum: int = 1  # micro-batches per update: a larger batch without more memory
-    lr: float = 1e-3
-    min_lr: float = 1e-4
-    warmup_iters: int = 100
-    lr_decay_iters: int = 0  # 0: decay over all `iters`
-    weight_decay: float = 0.1
-    beta1: float = 0.9
-    beta2: float = 0.99
-    grad_clip: float = 1.0  # 0 disables clipping
-    eval_interval: int = 250
-    eval_iters: int = 20
-    checkpoint_interval: int = 500  # also saved at the end and on Ctrl-C
-    seed: int = 1337
-    # Seconds this run may take (0: no limit). If `iters` would take longer, it
-    # is lowered to what fits, measured on the first steps: during warmup, so
-    # the learning-rate schedule still ends where `iters` does. If the pace
-    # slows later, it is lowered again (the learning rate then decays sooner).
-    time_budget_s: float = 0.0
+    iters: int = option(2000, "total updates")
+    batch_size: int = option(12, "sequences per micro-batch")
+    grad_accum: int = option(1, "micro-batches per update: a larger batch without more memory")
+    lr: float = option(1e-3, "peak learning rate")
+    min_lr: float = option(1e-4, "final learning rate")
+    warmup_iters: int = option(100, "linear warmup steps")
+    lr_decay_iters: int = option(0, "cosine decay ends here (0: at the last iteration)")
+    weight_decay: float = option(0.1, "AdamW weight decay on the matrices")
+    beta1: float = option(0.9, "AdamW beta1")
+    beta2: float = option(0.99, "AdamW beta2")
+    grad_clip: float = option(1.0, "global gradient norm limit, 0 = off")
+    eval_interval: int = option(250, "evaluate every N updates")
+    eval_iters: int = option(20, "batches per evaluation")
+    checkpoint_interval: int = option(500, "save every N updates (also at the end and on Ctrl-C)")
+    seed: int = option(1337, "random seed")
+    # Seconds this run may take (0: no limit). If `iters` would take longer, the
+    # trainer plans fewer, measured on the first steps: see `TimeBudget`.
+    time_budget_s: float = option(0.0, "minutes the run may take; fewer iterations if needed (0 = no limit)",
+                                  flag="time_budget", scale=60)
 
     def __post_init__(self):
         for f in fields(self):
@@ -60,9 +59,13 @@ class TrainConfig:
             raise ValueError(f"min_lr ({self.min_lr}) must not exceed lr ({self.lr})")
 
 
-def lr_at(step, cfg):
-    """Learning rate for `step`: linear warmup, then cosine decay to min_lr (as nanoGPT)."""
-    decay_iters = cfg.lr_decay_iters or cfg.iters
+def lr_at(step, cfg, iters=None):
+    """Learning rate for `step`: linear warmup, then cosine decay to min_lr (as nanoGPT).
+
+    The decay ends at `cfg.lr_decay_iters`, else at the run's last iteration:
+    `iters` if a time budget planned fewer than `cfg.iters`.
+    """
+    decay_iters = cfg.lr_decay_iters or iters or cfg.iters
     if step < cfg.warmup_iters:
         return cfg.lr * (step + 1) / (cfg.warmup_iters + 1)
     if step >= decay_iters:
@@ -108,6 +111,65 @@ def mean_loss(loss_fn, data, split, batch_size, block_size, batches, seed):
     return float(np.mean(losses))
 
 
+class TimeBudget:
+    """How many iterations fit into `seconds`, measured as the run goes.
+
+    The first step compiles the graph, so the pace is measured from its end.
+    The count is fitted twice during warmup: early, so that a short budget is
+    kept, and at the end of warmup, when the pace has settled (the first steps
+    are slower). Until then the learning rate does not depend on the count, so
+    changing it changes nothing already done. After warmup, every `guard_every`
+    steps, the pace since the last fit is checked and the count lowered if the
+    budget no longer holds; never raised, so a run that slowed down (another
+    program, a warm machine) cannot overrun. Evaluations and checkpoints are
+    pauses: they are not part of the pace, and 5% of the budget is kept for them.
+    """
+
+    def __init__(self, seconds, warmup_iters, guard_every=100, workers=SINGLE):
+        self.seconds, self.warmup_iters, self.guard_every, self.workers = seconds, warmup_iters, guard_every, workers
+        self.start = time.perf_counter()
+        self.pauses = 0.0
+        self.pace_from = None  # (seconds worked, step) the pace is measured from
+
+    def worked(self):
+        """Seconds since the start, without the pauses."""
+        return time.perf_counter() - self.start - self.pauses
+
+    @contextlib.contextmanager
+    def paused(self):
+        """Time spent inside does not count in the pace (evaluations, checkpoints)."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.pauses += time.perf_counter() - started
+
+    def stepped(self, step):
+        if self.pace_from is None:  # the first step, which compiled, is over
+            self.pace_from = (self.worked(), step)
+
+    def fit_steps(self):
+        return {max(3, min(20, self.warmup_iters)), max(3, self.warmup_iters)}
+
+    def iters(self, step, planned, requested):
+        """The iteration count for a run at `step` that plans `planned` of the `requested` ones."""
+        if not self.seconds or self.pace_from is None or step <= self.pace_from[1]:
+            return planned
+        fit = step in self.fit_steps()
+        if not fit and not (step > self.warmup_iters and step % self.guard_every == 0):
+            return planned
+        pace = (self.worked() - self.pace_from[0]) / (step - self.pace_from[1])
+        affordable = step + int(0.95 * (self.seconds - (time.perf_counter() - self.start)) / pace)
+        affordable = int(agreed_min(affordable, self.workers))  # every worker must stop at the same step
+        iters = max(step + 1, min(requested if fit else planned, affordable))
+        if fit:  # the guard measures from the last fit: a long average, steady against noise
+            self.pace_from = (self.worked(), step)
+            if iters != planned:  # the guard's small changes show in the progress bar only
+                tqdm.write(f"time budget {self.seconds:.0f} s: training {iters} iterations "
+                           f"instead of {planned} ({1000 * pace:.0f} ms each)")
+        return iters
+
+
 class Trainer:
     """Trains `model` and keeps everything needed to resume in `out_dir`.
 
@@ -126,6 +188,7 @@ class Trainer:
         self.workers = workers
         self.progress = progress and workers.is_main
         self.step = 0  # number of completed updates
+        self.iters = cfg.iters  # updates planned: cfg.iters, or fewer if a time budget says so
         self.history = []  # one dict per logged step, also written to metrics.jsonl
         self.optimizer = AdamW(parameter_groups(model, cfg.weight_decay), betas=(cfg.beta1, cfg.beta2), eps=1e-8)
         self._train_step = self._compile_train_step()
@@ -187,34 +250,25 @@ class Trainer:
         return losses
 
     def train(self):
-        """Train until cfg.iters updates are done; returns the metrics history."""
+        """Train until the planned iterations are done; return True, or False if interrupted (Ctrl-C).
+
+        The metrics of every step are in `self.history` (and metrics.jsonl).
+        """
         cfg = self.cfg
         if not replicas_agree(self.model, self.workers):
             raise RuntimeError("the workers start from different weights: create the model after "
                                "seed_everything(seed) with the same seed on every worker")
         self.model.set_train(True)
-        bar = tqdm(total=cfg.iters, initial=self.step, desc="training", unit="it",
+        budget = TimeBudget(cfg.time_budget_s, cfg.warmup_iters, workers=self.workers)
+        bar = tqdm(total=self.iters, initial=self.step, desc="training", unit="it",
                    disable=not self.progress, dynamic_ncols=True)
-        start, requested_iters = time.perf_counter(), cfg.iters
-        pauses = 0.0  # seconds spent on evaluations and checkpoints, which the budget's 5% reserve covers
-        pace_from = None  # (seconds, step) from which the pace is measured: after the first step, which compiles
         try:
-            while self.step < cfg.iters:
-                if cfg.time_budget_s and pace_from and self.step > pace_from[1]:
-                    fit = self.step in self._budget_check_steps()
-                    # After warmup the count may only go down: a pace that slows later
-                    # (another program, a warm machine) must not overrun the budget.
-                    guard = self.step > cfg.warmup_iters and self.step % BUDGET_GUARD_EVERY == 0
-                    if fit or guard:
-                        elapsed = time.perf_counter() - start
-                        seconds_per_step = (elapsed - pauses - pace_from[0]) / (self.step - pace_from[1])
-                        self._fit_iters_to_budget(requested_iters if fit else cfg.iters, elapsed, seconds_per_step,
-                                                  announce=fit)  # the guard's small changes show in the bar only
-                        if fit:  # the guard keeps measuring from the last fit: a long average, steady against noise
-                            pace_from = (elapsed - pauses, self.step)
-                        bar.total = cfg.iters
-                        bar.refresh()
-                lr = lr_at(self.step, cfg)
+            while self.step < self.iters:
+                planned = budget.iters(self.step, self.iters, cfg.iters)
+                if planned != self.iters:
+                    self.iters = bar.total = planned
+                    bar.refresh()
+                lr = lr_at(self.step, cfg, self.iters)
                 # The batch depends only on (seed, step): a resumed run draws the same batches.
                 xs, ys = self._batches("train", np.random.default_rng((cfg.seed, self.step)), cfg.grad_accum)
                 t0 = time.perf_counter()
@@ -222,58 +276,33 @@ class Trainer:
                 record = {"step": self.step + 1, "loss": loss, "lr": lr,
                           "ms_per_iter": 1000 * (time.perf_counter() - t0)}
                 self.step += 1
-                pace_from = pace_from or (time.perf_counter() - start, self.step)
-                if self.step % cfg.eval_interval == 0 or self.step == cfg.iters:
-                    paused = time.perf_counter()
-                    evaluation = self.evaluate()
+                budget.stepped(self.step)
+                if self.step % cfg.eval_interval == 0 or self.step == self.iters:
+                    with budget.paused():
+                        evaluation = self.evaluate()
                     record.update(train_loss=evaluation["train"], val_loss=evaluation["val"])
                     bar.write(f"step {self.step}: train loss {evaluation['train']:.4f}, "
                               f"val loss {evaluation['val']:.4f}")
-                    pauses += time.perf_counter() - paused
                 self._log(record)
                 bar.set_postfix(loss=f"{loss:.3f}", lr=f"{lr:.1e}")
                 bar.update(1)
-                if self.step % cfg.checkpoint_interval == 0 and self.step < cfg.iters and self.workers.is_main:
-                    paused = time.perf_counter()
-                    self.save_checkpoint()
-                    pauses += time.perf_counter() - paused
+                if self.step % cfg.checkpoint_interval == 0 and self.step < self.iters and self.workers.is_main:
+                    with budget.paused():
+                        self.save_checkpoint()
         except KeyboardInterrupt:
             bar.close()
             if self.workers.is_main:
                 path = self.save_checkpoint()
                 print(f"\ninterrupted at step {self.step}: checkpoint saved to {path}; "
                       f"run the same command with --resume to continue")
-            return self.history
+            return False
         bar.close()
         if not replicas_agree(self.model, self.workers):
             raise RuntimeError("the workers' weights diverged during training (a bug: please report it)")
         if self.workers.is_main:
             self.save_checkpoint()
-            self.plot_loss_curve()
-        return self.history
-
-    def _budget_check_steps(self):
-        """When the iteration count is fitted to the time budget: early, so that a
-        short budget is kept, and again at the end of warmup, when the pace has
-        settled (the first steps are slower). Until then the learning rate does not
-        depend on cfg.iters, so changing it changes nothing already done."""
-        return {max(3, min(20, self.cfg.warmup_iters)), max(3, self.cfg.warmup_iters)}
-
-    def _fit_iters_to_budget(self, most_iters, elapsed, seconds_per_step, announce=True):
-        """Set cfg.iters (at most `most_iters`) so the run ends within cfg.time_budget_s,
-        5% kept for evaluations and checkpoints.
-
-        `elapsed` is the wall-clock time of this call to train() so far; the pace is
-        wall-clock time per step without evaluations and checkpoints, so making
-        batches and logging count.
-        """
-        affordable = self.step + int(0.95 * (self.cfg.time_budget_s - elapsed) / seconds_per_step)
-        affordable = int(agreed_min(affordable, self.workers))  # every worker must stop at the same step
-        iters = max(self.step + 1, min(most_iters, affordable))
-        if iters != self.cfg.iters and announce:
-            tqdm.write(f"time budget {self.cfg.time_budget_s:.0f} s: training {iters} iterations "
-                       f"instead of {self.cfg.iters} ({1000 * seconds_per_step:.0f} ms each)")
-        self.cfg.iters = iters
+            plot_loss_curves([("", self.history)], self.out_dir / "loss_curve.png")
+        return True
 
     def _log(self, record):
         self.history.append(record)
@@ -283,113 +312,53 @@ class Trainer:
         with open(self.out_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
 
-    def plot_loss_curve(self, path=None):
-        """Training loss per step, and train/val loss at each evaluation, as a PNG."""
-        from matplotlib.figure import Figure  # not pyplot: a notebook's inline plots stay as they are
-
-        path = Path(path or self.out_dir / "loss_curve.png")
-        evals = [r for r in self.history if "val_loss" in r]
-        fig = Figure(figsize=(7, 4))
-        ax = fig.subplots()
-        ax.plot([r["step"] for r in self.history], [r["loss"] for r in self.history],
-                alpha=0.4, label="train (batch)")
-        for key in ("train_loss", "val_loss"):
-            ax.plot([r["step"] for r in evals], [r[key] for r in evals], marker="o", label=key.replace("_", " "))
-        ax.set(xlabel="step", ylabel="cross-entropy loss", title="Loss curve")
-        ax.legend()
-        fig.tight_layout()
-        fig.savefig(path, dpi=100)
-        return path
-
     # ---- checkpoints -------------------------------------------------------
 
     def save_checkpoint(self):
-        """Write everything needed to resume, atomically: a crash never leaves half a checkpoint."""
-        final = self.out_dir / CHECKPOINT_DIR
-        tmp = self.out_dir / (CHECKPOINT_DIR + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        ms.save_checkpoint(self.model, str(tmp / "model.ckpt"))
-        model_names = {p.name for p in self.model.get_parameters()}  # already in model.ckpt
-        optimizer_state = [{"name": p.name, "data": p} for p in self.optimizer.get_parameters()
-                           if p.name not in model_names]
-        ms.save_checkpoint(optimizer_state, str(tmp / "optimizer.ckpt"))
-        self.tokenizer.save(tmp / "tokenizer.json")
-        config = {"model": self.model.config.to_dict(), "train": asdict(self.cfg)}
-        (tmp / "config.json").write_text(json.dumps(config, indent=2))
-        state = {"step": self.step, "workers": self.workers.size,
-                 "mindspore_rng": ms.get_rng_state().asnumpy().tolist()}
-        (tmp / "state.json").write_text(json.dumps(state))
-        old = self.out_dir / (CHECKPOINT_DIR + ".old")
-        if final.exists():
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(final, old)
-        os.replace(tmp, final)
-        shutil.rmtree(old, ignore_errors=True)
-        return final
+        """Everything needed to resume, written atomically (`minigpt.checkpoint`)."""
+        return save_checkpoint(self.out_dir, self.model, self.tokenizer, self.optimizer, asdict(self.cfg),
+                               {"step": self.step, "iters": self.iters, "workers": self.workers.size})
 
     @classmethod
     def resume(cls, out_dir, data, cfg=None, progress=True, workers=SINGLE):
-        """Continue the run saved in `out_dir`; `cfg` may change e.g. `iters` to train longer."""
-        ckpt = Path(out_dir) / CHECKPOINT_DIR
-        model, tokenizer, saved = load_checkpoint(ckpt)
+        """Continue the run saved in `out_dir`; a new `cfg` may change e.g. `iters` to train longer."""
+        model, tokenizer, saved = load_checkpoint(out_dir)
         trainer = cls(model, tokenizer, data, cfg or TrainConfig(**saved["train"]), out_dir, progress, workers)
-        optimizer_params = ms.load_checkpoint(str(ckpt / "optimizer.ckpt"))
-        ms.load_param_into_net(trainer.optimizer, optimizer_params, strict_load=True)
-        state = json.loads((ckpt / "state.json").read_text())
+        state = load_training_state(out_dir, trainer.optimizer)
         trainer.step = state["step"]
-        ms.set_rng_state(ms.Tensor(np.array(state["mindspore_rng"], dtype=np.uint8)))
-        trainer.history = _read_metrics(Path(out_dir) / "metrics.jsonl", up_to_step=trainer.step)
+        # The count the run had planned (fitted to its time budget), unless the caller asks anew.
+        trainer.iters = state.get("iters", trainer.cfg.iters) if cfg is None else cfg.iters
+        metrics = Path(out_dir) / "metrics.jsonl"
+        trainer.history = [r for r in read_jsonl(metrics) if r["step"] <= trainer.step] if metrics.exists() else []
         if workers.is_main:
-            (Path(out_dir) / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in trainer.history))
+            metrics.write_text("".join(json.dumps(r) + "\n" for r in trainer.history))
         return trainer
 
 
-def _read_metrics(path, up_to_step):
-    if not path.exists():
-        return []
-    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [r for r in records if r["step"] <= up_to_step]
+def plot_loss_curves(stages, path, title="Loss curve"):
+    """Loss per step and train/validation loss at each evaluation, as a PNG.
 
+    `stages` is a list of (label, metrics records): one run, or several
+    (pretraining, then chat tuning) drawn one after another on one step axis.
+    """
+    from matplotlib.figure import Figure  # not pyplot: a notebook's inline plots stay as they are
 
-class CheckpointError(ValueError):
-    """A checkpoint that is missing, incomplete, or does not fit the model."""
-
-
-def load_checkpoint(path):
-    """Load (model, tokenizer, config dict) from a checkpoint directory or its run directory."""
-    path = Path(path)
-    if (path / CHECKPOINT_DIR).is_dir():
-        path = path / CHECKPOINT_DIR
-    if not path.is_dir():
-        raise CheckpointError(f"no checkpoint at {path}")
-    missing = [n for n in ("model.ckpt", "config.json", "tokenizer.json") if not (path / n).exists()]
-    if missing:
-        raise CheckpointError(f"{path} is not a complete checkpoint: missing {', '.join(missing)}")
-    saved = json.loads((path / "config.json").read_text())
-    tokenizer = load_tokenizer(path / "tokenizer.json")
-    config = GPTConfig(**saved["model"])
-    if config.vocab_size != tokenizer.vocab_size:
-        raise CheckpointError(f"{path}: the model has a vocabulary of {config.vocab_size} tokens "
-                              f"but its tokenizer has {tokenizer.vocab_size}")
-    model = GPT(config)
-    load_weights(model, path / "model.ckpt")
-    model.set_train(False)
-    return model, tokenizer, saved
-
-
-def load_weights(model, ckpt_file):
-    """Load weights that must match the model's names and shapes exactly."""
-    weights = ms.load_checkpoint(str(ckpt_file))
-    expected = {p.name: p.shape for p in model.get_parameters()}
-    for name, shape in expected.items():
-        if name not in weights:
-            raise CheckpointError(f"{ckpt_file}: weight {name} is missing")
-        if tuple(weights[name].shape) != tuple(shape):
-            raise CheckpointError(f"{ckpt_file}: weight {name} has shape {tuple(weights[name].shape)}, "
-                                  f"the model expects {tuple(shape)} (a checkpoint of another size "
-                                  f"or vocabulary?)")
-    unexpected = sorted(set(weights) - set(expected))
-    if unexpected:
-        raise CheckpointError(f"{ckpt_file}: unexpected weights {', '.join(unexpected[:3])}")
-    ms.load_param_into_net(model, weights, strict_load=True)
+    fig = Figure(figsize=(8, 4))
+    ax = fig.subplots()
+    offset = 0
+    for label, records in stages:
+        prefix = f"{label}: " if label else ""
+        evals = [r for r in records if "val_loss" in r]
+        ax.plot([offset + r["step"] for r in records], [r["loss"] for r in records], alpha=0.4,
+                label=f"{prefix}batch loss")
+        for key in ("train_loss", "val_loss"):
+            ax.plot([offset + r["step"] for r in evals], [r[key] for r in evals], marker="o",
+                    label=prefix + key.replace("_", " "))
+        offset += len(records)
+        if len(stages) > 1:
+            ax.axvline(offset, color="grey", linestyle=":")
+    ax.set(xlabel="step", ylabel="cross-entropy loss", title=title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    return Path(path)

@@ -18,6 +18,6 @@ out = Path(sys.argv[1])
 workers = distributed.join(2)
 seed_everything(0)
 trainer = tiny_trainer(out / "run", ROWS_PER_WORKER, workers)
-trainer.cfg.iters = ITERS
+trainer.iters = ITERS
 trainer.train()
 np.savez(out / f"rank{workers.rank}.npz", **{p.name: p.asnumpy() for p in trainer.model.get_parameters()})

@@ -74,8 +74,9 @@ def test_errors_are_one_line(run_dir, corpus, tmp_path, capsys):
     assert "already holds a run: add --resume" in error_of(
         ["train", "--data", str(corpus), "--out", str(run_dir), *TINY], capsys)
     assert "no checkpoint at" in error_of(["sample", "--checkpoint", str(tmp_path / "nothing")], capsys)
-    assert "--temperature must be 0 or more" in error_of(
-        ["sample", "--checkpoint", str(run_dir), "--temperature", "-1"], capsys)
+    for option, value in [("--temperature", "-1"), ("--temperature", "nan"), ("--top-k", "0"), ("--top-p", "0")]:
+        assert error_of(["sample", "--checkpoint", str(run_dir), option, value], capsys).startswith(
+            f"error: {option} must be")
     assert "not in the char tokenizer's vocabulary: '你'" in error_of(
         ["sample", "--checkpoint", str(run_dir), "--prompt", "你好"], capsys)
 
@@ -99,3 +100,44 @@ def test_subprocess_is_quiet_and_exits_2_without_traceback(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip() == "error: unknown device 'tpu': choose one of cpu, gpu, ascend"
     assert result.stdout == ""
+
+
+def test_every_config_field_is_an_option_with_the_dataclass_default():
+    from dataclasses import fields
+
+    from minigpt.__main__ import build_parser
+    from minigpt.model import GPTConfig
+    from minigpt.options import flag_of
+    from minigpt.speedrun import SpeedrunConfig
+    from minigpt.train import TrainConfig
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if a.dest == "command").choices
+    for command, classes in {"train": (GPTConfig, TrainConfig), "speedrun": (SpeedrunConfig,)}.items():
+        options = {o: a for a in commands[command]._actions for o in a.option_strings}
+        for cls in classes:
+            for item in fields(cls):
+                if "help" not in item.metadata:
+                    continue
+                action = options[flag_of(item)]  # every field, lr_decay_iters and the betas included
+                assert action.default * item.metadata["scale"] == item.default or action.default == item.default
+    args = parser.parse_args(["train", "--time-budget", "2.5", "--no-bias"])
+    assert args.time_budget_s == 2.5 and args.bias is False  # minutes on the command line
+
+
+def test_sft_and_eval_are_commands_of_their_own(run_dir, tmp_path, capsys):
+    from minigpt.data import write_jsonl
+
+    chat = [{"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "small"}],
+             "skill": "echo"}] * 6
+    write_jsonl(chat, tmp_path / "chats" / "train.jsonl")
+    write_jsonl(chat, tmp_path / "chats" / "test.jsonl")
+    out = tmp_path / "sft"
+    assert main(["sft", "--checkpoint", str(run_dir), "--data", str(tmp_path / "chats"), "--out", str(out),
+                 "--iters", "3", "--batch-size", "2", "--eval-interval", "3", "--eval-iters", "1",
+                 "--warmup-iters", "1", "--no-progress"]) == 0
+    assert (out / "checkpoint" / "model.ckpt").exists()
+    assert main(["eval", "--checkpoint", str(out), "--data", str(tmp_path / "chats" / "test.jsonl"),
+                 "--out", str(tmp_path / "eval"), "--no-progress"]) == 0
+    assert "echo:" in capsys.readouterr().out
+    assert set(json.loads((tmp_path / "eval" / "evaluation.json").read_text())) == {"accuracy", "loss"}

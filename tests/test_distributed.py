@@ -7,12 +7,14 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from minigpt.__main__ import main
 
 HERE = Path(__file__).resolve().parent
 TEXT = "data parallel workers share each batch. " * 60
 ITERS, ROWS_PER_WORKER = 12, 2
+pytestmark = pytest.mark.slow  # msrun starts worker processes
 
 
 def tiny_trainer(out, batch_size, workers=None):

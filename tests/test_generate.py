@@ -52,6 +52,7 @@ def generators(model):
     return Generator(model, use_cache=True), Generator(model, use_cache=False)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("prompt_length, new_tokens", [(1, 20), (5, 30)])  # the second crosses block_size
 def test_kv_cache_output_equals_full_recomputation(generators, prompt_length, new_tokens):
     prompt = list(range(7, 7 + prompt_length))
@@ -135,3 +136,13 @@ def test_empty_prompt_is_refused(generators):
 def test_a_generator_leaves_the_models_parameter_names_alone(model, generators):
     # Checkpoints are keyed by these names: wrapping the model for compilation must not prefix them.
     assert [p.name for p in model.get_parameters()][:2] == ["wte.embedding_table", "wpe.embedding_table"]
+
+
+@pytest.mark.parametrize("setting, message", [
+    (dict(top_p=0), "top_p must be in"), (dict(top_k=0), "top_k must be"), (dict(top_k=-1), "top_k must be"),
+    (dict(temperature=float("nan")), "temperature must be"), (dict(temperature=-1.0), "temperature must be"),
+    (dict(top_p=1.5), "top_p must be"),
+])
+def test_sampling_settings_that_cannot_sample_are_refused_by_the_library(setting, message):
+    with pytest.raises(ValueError, match=message):
+        sample_token(np.zeros(5), **{"temperature": 1.0, **setting})

@@ -137,3 +137,42 @@ def test_check_stops_an_endless_loop(tmp_path, source, capsys, monkeypatch):
     exec("def square(x):\n    while True:\n        pass\n", scope)
     exec("check(\'q_square\')", scope)
     assert "took longer than 0.5 s" in capsys.readouterr().out
+
+
+def test_a_test_setup_cell_serves_every_test_and_never_reaches_the_student(tmp_path, capsys):
+    helper = demo.code_cell("def expected_square(x):\n    return x * x\n", grade_id="helpers", solution=False,
+                            grade=False, locked=True)
+    helper["metadata"]["grader"] = {"test_setup": True}
+    cells = demo.demo_cells()
+    cells.insert(1, helper)
+    cells[4]["source"] = ["assert square(3) == expected_square(3)\n"]  # t_square uses the helper
+    source = demo.write(tmp_path / "demo.ipynb", demo.notebook(cells))
+    assert problems(json.load(open(source))) == []
+    released = json.loads(release_notebook(source))
+    assert "helpers" not in {c["id"] for c in released["cells"]} and all(
+        "def expected_square" not in "".join(c["source"]) for c in released["cells"][1:])
+    from grader import grade_notebook
+    from grader.sandbox import Limits
+
+    limits = Limits(cell_timeout=5, total_timeout=60)
+    assert grade_notebook(source, source, limits).score == 8
+    cheat = demo.write(tmp_path / "cheat.ipynb", demo.notebook(
+        demo.demo_cells(square="def square(x):\n    return 0\ndef expected_square(x):\n    return 0\n"),
+        assignment="demo"))
+    assert grade_notebook(source, cheat, limits).questions[0].score == 0  # the student cannot replace the helper
+    scope = released_kernel(source)
+    exec("def square(x):\n    return x * x\n", scope)
+    exec("check('q_square')", scope)
+    assert "q_square: 2/2 visible tests passed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda cell: cell.update(source=["x = (\n"]), "test setup is not valid Python"),
+    (lambda cell: cell.update(source=["### BEGIN HIDDEN TESTS\n", "x = 1\n", "### END HIDDEN TESTS\n"]), "cannot hide"),
+    (lambda cell: cell["metadata"]["nbgrader"].update(solution=True), "neither a solution nor a test"),
+])
+def test_a_test_setup_cell_is_validated(tmp_path, change, message):
+    helper = demo.code_cell("x = 1\n", grade_id="helpers", solution=False, grade=False, locked=True)
+    helper["metadata"]["grader"] = {"test_setup": True}
+    change(helper)
+    assert any(message in p for p in problems(demo.notebook([helper] + demo.demo_cells())))

@@ -17,6 +17,7 @@ import grader
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 LESSONS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 LIMITS = grader.Limits(cell_timeout=300, total_timeout=900)
+pytestmark = pytest.mark.slow  # every lesson graded three ways: minutes
 
 
 @pytest.fixture(params=LESSONS, ids=lambda path: path.stem)

@@ -5,7 +5,7 @@ import pytest
 import mindspore as ms
 
 from minigpt.device import seed_everything
-from minigpt.model import BOS_ID, GPT, GPTConfig, cross_entropy_loss, rotary_tables, rotate
+from minigpt.model import GPT, GPTConfig, cross_entropy_loss, rotary_tables, rotate
 
 
 @pytest.fixture(scope="module")
@@ -170,7 +170,8 @@ def test_document_mask_lets_each_packed_document_see_only_itself(tiny_config):
         return model
 
     model = rotary_model(document_mask=True)
-    first, second = [BOS_ID, 7, 8, 9], [BOS_ID, 10, 11, 12, 7, 8]
+    bos = GPTConfig().bos_id
+    first, second = [bos, 7, 8, 9], [bos, 10, 11, 12, 7, 8]
     allowed = model.attention_mask(ids([first + second])).asnumpy()[0, 0]
     expected = np.zeros((10, 10), bool)
     expected[:4, :4] = np.tril(np.ones((4, 4), bool))
@@ -183,3 +184,10 @@ def test_document_mask_lets_each_packed_document_see_only_itself(tiny_config):
     # Without the document mask, the first document changes what the second one computes.
     unmasked = rotary_model(document_mask=False)(ids([first + second])).asnumpy()[0, len(first):]
     assert np.abs(unmasked - alone).max() > 1e-4
+
+
+def test_the_configs_bos_id_is_every_tokenizers():
+    from minigpt.tokenizer import TOKENIZER_CLASSES, train_tokenizer
+
+    for kind in TOKENIZER_CLASSES:
+        assert train_tokenizer(kind, "abc abc", 270 if kind != "char" else None).bos_id == GPTConfig().bos_id

@@ -54,6 +54,7 @@ class EveryToken:
         return x, np.where(y != IGNORE, y, user_text)  # y holds the assistant targets, ends included
 
 
+@pytest.mark.slow
 def test_sft_lowers_the_loss_on_assistant_tokens_only(tokenizer, tmp_path):
     train = [e["messages"] for e in generate_examples("train", 200, seed=0)]
     test = [e["messages"] for e in generate_examples("test", 40, seed=0)]

@@ -12,6 +12,7 @@ from minigpt.speedrun import Speedrun, SpeedrunConfig
 from minigpt.tinychat import SKILLS
 
 ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow  # a whole (tiny) speedrun
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +53,7 @@ def test_running_again_resumes_and_other_options_are_refused(run, capsys):
 def test_an_interrupted_stage_resumes_from_its_checkpoint(run, tmp_path, monkeypatch):
     import shutil
 
-    from minigpt import speedrun
+    from minigpt import sft
     from minigpt.train import Trainer
 
     cfg, _ = run
@@ -76,11 +77,11 @@ def test_an_interrupted_stage_resumes_from_its_checkpoint(run, tmp_path, monkeyp
 
             return interrupted
 
-    monkeypatch.setattr(speedrun, "Trainer", CtrlCAfterFourSteps)
+    monkeypatch.setattr(sft, "Trainer", CtrlCAfterFourSteps)
     with pytest.raises(KeyboardInterrupt):
         Speedrun(copy, progress=False).run()
     assert json.loads((copy.run_dir / "sft" / "checkpoint" / "state.json").read_text())["step"] == 4
-    monkeypatch.setattr(speedrun, "Trainer", Trainer)
+    monkeypatch.setattr(sft, "Trainer", Trainer)
     report = Speedrun(copy, progress=False).run()
     steps = [json.loads(line)["step"] for line in (copy.run_dir / "sft" / "metrics.jsonl").read_text().splitlines()]
     assert steps == list(range(1, 11)) and report["iterations"]["sft"] == 10
@@ -102,8 +103,8 @@ def test_chat_cli_through_stdin(run):
 
 
 def test_the_notebook_chat_widget_answers_and_resets(run):
-    from minigpt.chat import ChatSession, chat_widget
-    from minigpt.train import load_checkpoint
+    from minigpt.checkpoint import load_checkpoint
+    from minigpt.session import ChatSession, chat_widget
 
     cfg, _ = run
     model, tokenizer, _ = load_checkpoint(cfg.run_dir / "sft")

@@ -9,6 +9,7 @@ from collections import Counter
 import pytest
 
 from minigpt.chat import render_conversation
+from minigpt.data import DataError, write_jsonl
 from minigpt.tinychat import (
     FACTS,
     MEMORY_NAMES,
@@ -21,11 +22,10 @@ from minigpt.tinychat import (
     made_up_words,
     make_tinychat,
     prompt_messages,
-    read_jsonl,
+    read_conversations,
     split_of,
     worked_difference,
     worked_sum,
-    write_jsonl,
 )
 from minigpt.tokenizer import CharTokenizer
 
@@ -121,6 +121,7 @@ def test_worked_answers(a, b, sign, reply):
     assert (worked_sum if sign == "+" else worked_difference)(a, b) == reply
 
 
+@pytest.mark.slow
 def test_split_is_held_out(train, test):
     """No (prompt, answer) pair and no content key of the test split occurs in train."""
     def pairs(examples):
@@ -188,29 +189,29 @@ def test_scoring_helpers():
         final_answer({"messages": example["messages"][:3]})
 
 
-def test_jsonl_round_trip_through_datasets(tmp_path):
+def test_jsonl_round_trip(tmp_path):
     train_path, test_path = make_tinychat(tmp_path / "tinychat", n_train=40, n_test=20, seed=3)
     assert (train_path.name, test_path.name) == ("train.jsonl", "test.jsonl")
-    assert read_jsonl(train_path) == generate_examples("train", 40, seed=3)
-    assert read_jsonl(test_path) == generate_examples("test", 20, seed=3)
+    assert read_conversations(train_path) == generate_examples("train", 40, seed=3)
+    assert read_conversations(test_path) == generate_examples("test", 20, seed=3)
     assert len(test_path.read_text().splitlines()) == 20
     chat = [{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}]
-    assert read_jsonl(write_jsonl(chat, tmp_path / "other.jsonl")) == chat  # any chat data, no "skill" needed
+    assert read_conversations(write_jsonl(chat, tmp_path / "other.jsonl")) == chat  # any chat data, no "skill" needed
 
 
 @pytest.mark.parametrize("text, error", [
-    ("not json\n", "not a JSON-lines file"),
+    ("not json\n", "line 1: not valid JSON"),
     ('{"text": "hi"}\n', "line 1: not a"),
     ('{"messages": [{"role": "user", "content": "a"}]}\n{"messages": [{"role": "bot", "content": "b"}]}\n',
      "line 2: .*unknown role 'bot'"),
 ])
-def test_read_jsonl_errors(tmp_path, text, error):
+def test_read_conversations_errors(tmp_path, text, error):
     path = tmp_path / "data.jsonl"
     path.write_text(text)
-    with pytest.raises(ValueError, match=error):
-        read_jsonl(path)
-    with pytest.raises(FileNotFoundError, match="not found"):
-        read_jsonl(tmp_path / "missing.jsonl")
+    with pytest.raises(DataError, match=error):
+        read_conversations(path)
+    with pytest.raises(DataError, match="not found"):
+        read_conversations(tmp_path / "missing.jsonl")
 
 
 def test_made_up_words_are_every_pronounceable_word_but_the_taken_ones():

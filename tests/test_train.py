@@ -1,4 +1,4 @@
-"""Training: schedule values, parameter groups, learning, exact resume, checkpoints, Ctrl-C."""
+"""Training: schedule values, parameter groups, learning, exact resume, Ctrl-C, the time budget."""
 
 import json
 import time
@@ -8,8 +8,8 @@ import pytest
 
 from minigpt.device import seed_everything
 from minigpt.model import GPT
-from minigpt.train import (CHECKPOINT_DIR, CheckpointError, Trainer, TrainConfig, load_checkpoint, lr_at,
-                           parameter_groups)
+from minigpt.checkpoint import CHECKPOINT_DIR
+from minigpt.train import TimeBudget, Trainer, TrainConfig, lr_at, parameter_groups
 
 
 def small_cfg(**overrides):
@@ -58,7 +58,8 @@ def test_bad_training_values_are_refused(bad, message):
 
 def test_loss_falls_and_artifacts_are_written(tiny_data, tiny_config, tmp_path):
     trainer = make_trainer(tiny_data, tiny_config, tmp_path, iters=30, eval_interval=15)
-    history = trainer.train()
+    assert trainer.train() is True
+    history = trainer.history
     evals = [r for r in history if "val_loss" in r]
     assert evals[-1]["val_loss"] < 0.8 * np.log(tiny_config.vocab_size)
     assert history[-1]["loss"] < history[0]["loss"] - 0.5
@@ -86,61 +87,37 @@ def interrupt_after(trainer, steps):
     trainer._train_step = step
 
 
+@pytest.mark.slow
 def test_resume_continues_exactly(tiny_data, tiny_config, tmp_path):
-    straight = make_trainer(tiny_data, tiny_config, tmp_path / "a").train()
+    straight = make_trainer(tiny_data, tiny_config, tmp_path / "a")
+    straight.train()
 
     first = make_trainer(tiny_data, tiny_config, tmp_path / "b")
     interrupt_after(first, 5)
-    first.train()
+    assert first.train() is False
     resumed = Trainer.resume(tmp_path / "b", tiny_data[1], small_cfg(), progress=False)
     assert resumed.step == 5
-    history = resumed.train()
-    np.testing.assert_allclose([r["loss"] for r in history], [r["loss"] for r in straight], rtol=1e-6)
-    assert history[-1]["val_loss"] == pytest.approx(straight[-1]["val_loss"], rel=1e-6)
+    assert resumed.train() is True
+    history, expected = resumed.history, straight.history
+    np.testing.assert_allclose([r["loss"] for r in history], [r["loss"] for r in expected], rtol=1e-6)
+    assert history[-1]["val_loss"] == pytest.approx(expected[-1]["val_loss"], rel=1e-6)
 
 
 def test_gradient_accumulation_trains(tiny_data, tiny_config, tmp_path):
-    history = make_trainer(tiny_data, tiny_config, tmp_path, iters=20, grad_accum=2).train()
-    assert history[-1]["loss"] < history[0]["loss"] - 0.5
+    trainer = make_trainer(tiny_data, tiny_config, tmp_path, iters=20, grad_accum=2)
+    trainer.train()
+    assert trainer.history[-1]["loss"] < trainer.history[0]["loss"] - 0.5
 
 
 def test_ctrl_c_saves_a_checkpoint_and_returns(tiny_data, tiny_config, tmp_path, capsys):
     trainer = make_trainer(tiny_data, tiny_config, tmp_path)
     interrupt_after(trainer, 3)
-    trainer.train()
+    assert trainer.train() is False
     assert json.loads((tmp_path / CHECKPOINT_DIR / "state.json").read_text())["step"] == 3
     assert "interrupted at step 3" in capsys.readouterr().out
 
 
-def test_checkpoint_round_trips_the_weights(tiny_data, tiny_config, tmp_path):
-    trainer = make_trainer(tiny_data, tiny_config, tmp_path, iters=2)
-    trainer.train()
-    model, tokenizer, saved = load_checkpoint(tmp_path)
-    assert tokenizer.to_dict() == tiny_data[0].to_dict()
-    assert saved["model"] == tiny_config.to_dict()
-    for a, b in zip(model.get_parameters(), trainer.model.get_parameters()):
-        np.testing.assert_array_equal(a.asnumpy(), b.asnumpy())
-
-
-def test_bad_checkpoints_get_clear_errors(tiny_data, tiny_config, tmp_path):
-    with pytest.raises(CheckpointError, match="no checkpoint at"):
-        load_checkpoint(tmp_path / "nothing")
-    make_trainer(tiny_data, tiny_config, tmp_path, iters=1).train()
-    config_file = tmp_path / CHECKPOINT_DIR / "config.json"
-    saved = json.loads(config_file.read_text())
-    saved["model"]["n_embd"] = 64
-    config_file.write_text(json.dumps(saved))
-    with pytest.raises(CheckpointError, match=r"has shape \(\d+, 32\), the model expects \(\d+, 64\)"):
-        load_checkpoint(tmp_path)
-    saved["model"]["n_embd"], saved["model"]["vocab_size"] = 32, 99
-    config_file.write_text(json.dumps(saved))
-    with pytest.raises(CheckpointError, match="vocabulary of 99 tokens but its tokenizer has"):
-        load_checkpoint(tmp_path)
-    (tmp_path / CHECKPOINT_DIR / "model.ckpt").unlink()
-    with pytest.raises(CheckpointError, match="missing model.ckpt"):
-        load_checkpoint(tmp_path)
-
-
+@pytest.mark.slow
 def test_the_time_budget_is_fitted_again_at_the_end_of_warmup(tiny_data, tiny_config, tmp_path, monkeypatch):
     """The first steps are slow (caches warming up): a count fitted to them alone leaves budget unused."""
     trainer = make_trainer(tiny_data, tiny_config, tmp_path, iters=1000, warmup_iters=40, time_budget_s=100.0,
@@ -153,43 +130,75 @@ def test_the_time_budget_is_fitted_again_at_the_end_of_warmup(tiny_data, tiny_co
 
     trainer._train_step = timed_step
     monkeypatch.setattr(time, "perf_counter", lambda: clock[0])
-    history = trainer.train()
+    assert trainer.train() is True
     # fitted at step 20 to 2 s per step: 48 iterations; at step 40 to the faster pace: more
-    assert 60 < len(history) == trainer.cfg.iters < 1000
+    assert 60 < len(trainer.history) == trainer.iters < 1000
+    assert trainer.cfg.iters == 1000  # what was asked for stays as it was
     assert 80 < clock[0] <= 100
 
 
+@pytest.mark.slow
 def test_a_pace_that_slows_after_warmup_lowers_the_iterations_again(tiny_data, tiny_config, tmp_path, monkeypatch):
     """Fitted at 0.5 s per step, the run slows to 0.75 s from step 150: without a later check it
     would take 75 + 0.75 * 420 = 390 s of its 300."""
     trainer = make_trainer(tiny_data, tiny_config, tmp_path, iters=1000, warmup_iters=40, time_budget_s=300.0,
                            eval_interval=1000)
     clock, real_step, counts = [0.0], trainer._train_step, []
-    real_fit = trainer._fit_iters_to_budget
+    real_iters = TimeBudget.iters
 
     def timed_step(*args):
         clock[0] += 0.5 if trainer.step < 150 else 0.75
         return real_step(*args)
 
-    def recorded_fit(*args, **kwargs):
-        real_fit(*args, **kwargs)
-        counts.append(trainer.cfg.iters)
+    def recorded_iters(budget, step, planned, requested):
+        iters = real_iters(budget, step, planned, requested)
+        if iters != planned:
+            counts.append(iters)
+        return iters
 
-    trainer._train_step, trainer._fit_iters_to_budget = timed_step, recorded_fit
+    trainer._train_step = timed_step
+    monkeypatch.setattr(TimeBudget, "iters", recorded_iters)
     monkeypatch.setattr(time, "perf_counter", lambda: clock[0])
-    history = trainer.train()
+    trainer.train()
     assert counts[1] > 550  # fitted at the end of warmup to the fast pace
     assert counts[2:] == sorted(counts[2:], reverse=True) and counts[-1] < counts[1]  # after warmup: only lower
-    assert len(history) == trainer.cfg.iters == counts[-1]
+    assert len(trainer.history) == trainer.iters == counts[-1]
     # The guard's pace is the average since the last fit, so a sudden slowdown is caught a little late.
     assert 290 < clock[0] < 303
 
 
-def test_a_time_budget_lowers_the_iterations_during_warmup(tiny_data, tiny_config, tmp_path):
+def fake_clock(trainer, monkeypatch, seconds_per_step):
+    """Time that passes only in training steps, `seconds_per_step` each."""
+    clock, real_step = [0.0], trainer._train_step
+
+    def timed_step(*args):
+        clock[0] += seconds_per_step
+        return real_step(*args)
+
+    trainer._train_step = timed_step
+    monkeypatch.setattr(time, "perf_counter", lambda: clock[0])
+    return clock
+
+
+def test_a_time_budget_lowers_the_iterations_during_warmup(tiny_data, tiny_config, tmp_path, monkeypatch):
     trainer = make_trainer(tiny_data, tiny_config, tmp_path, iters=100_000, warmup_iters=5, time_budget_s=3.0,
                            eval_interval=100_000)
-    history = trainer.train()
-    assert 5 < trainer.cfg.iters < 100_000
-    assert len(history) == trainer.cfg.iters
-    assert history[-1]["lr"] == pytest.approx(lr_at(trainer.cfg.iters - 1, trainer.cfg))
+    fake_clock(trainer, monkeypatch, 0.01)
+    trainer.train()
+    history = trainer.history
+    assert 250 < trainer.iters < 300 and trainer.cfg.iters == 100_000  # 95% of 3 s at 10 ms a step
+    assert len(history) == trainer.iters
+    assert history[-1]["lr"] == pytest.approx(lr_at(trainer.iters - 1, trainer.cfg, trainer.iters))
+    assert history[-1]["lr"] == pytest.approx(trainer.cfg.min_lr, rel=0.05)  # the schedule ended with the run
     assert "val_loss" in history[-1]  # the last step is still evaluated
+
+
+def test_a_resumed_run_keeps_the_iterations_its_budget_fitted(tiny_data, tiny_config, tmp_path, monkeypatch):
+    trainer = make_trainer(tiny_data, tiny_config, tmp_path, iters=100_000, warmup_iters=5, time_budget_s=3.0,
+                           eval_interval=100_000)
+    fake_clock(trainer, monkeypatch, 0.01)
+    interrupt_after(trainer, 30)
+    trainer.train()
+    planned = trainer.iters
+    resumed = Trainer.resume(tmp_path, tiny_data[1], progress=False)
+    assert (resumed.step, resumed.iters, resumed.cfg.iters) == (30, planned, 100_000) and planned < 300

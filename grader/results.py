@@ -1,0 +1,57 @@
+"""What grading finds: results per test, per question and per submission, as plain data.
+
+``grades.json`` is ``SubmissionResult.to_dict()`` for each student; the
+gradebook, feedback and Gradescope files are written from these
+(:mod:`grader.feedback`).
+"""
+
+from dataclasses import asdict, dataclass, field
+
+STATUSES = ("pass", "fail", "error", "timeout", "memory")
+
+
+@dataclass
+class TestResult:
+    id: str
+    visible: bool         # the student can see (part of) this test
+    hidden: bool          # the test has hidden parts
+    points: float
+    max_points: float
+    status: str           # one of STATUSES
+    message: str = ""
+    hints: tuple = ()
+
+
+@dataclass
+class QuestionResult:
+    id: str
+    score: float
+    max_score: float
+    message: str
+    tests: list
+
+
+@dataclass
+class SubmissionResult:
+    student: str
+    assignment: str
+    status: str           # ok, invalid, timeout, memory, crashed, error
+    message: str
+    questions: list = field(default_factory=list)
+    log: str = ""         # the start of the student process's output
+
+    @property
+    def score(self):
+        return sum(q.score for q in self.questions)
+
+    @property
+    def max_score(self):
+        return sum(q.max_score for q in self.questions)
+
+    def to_dict(self):
+        return dict(asdict(self), score=self.score, max_score=self.max_score)
+
+
+def test_result(test, status, message="", hints=()):
+    points = test.points if status == "pass" else 0.0
+    return TestResult(test.id, test.is_visible, test.has_hidden, points, test.points, status, message, hints)
