@@ -1,19 +1,22 @@
-"""How fast does a small GPT learn TinyChat's skills? Design choices, tried quickly in PyTorch.
+"""How fast does a small GPT learn TinyChat and TinyWorld? Design choices, tried quickly in PyTorch.
 
-The speedrun's accuracy depends on choices (learned or rotary positions, batch size,
-learning rate, steps) that take a quarter of an hour each to try in minigpt on a CPU.
-`torch_gpt.TorchGPT` is the same model; on one thread it trains about as fast as minigpt
-on two, so two choices are tried side by side in the time of one speedrun, and the
-speedrun takes the best ones (docs/performance.md has the figures).
-Chat tuning on the speedrun's data (as many TinyChat training conversations as its
-default size), packed rows of 128 tokens, character tokenizer; no pretraining unless
---pretrain-iters asks for the speedrun's (the embedded corpus, its learning rate).
+The speedrun's accuracy depends on choices (world size, biographies per person,
+the split of the time between pretraining and chat tuning, model size, batch,
+learning rates) that take a quarter of an hour each to try in minigpt on a CPU.
+`torch_gpt.TorchGPT` is the same model, trained the same way on the same
+batches; it steps about twice as fast, so choices are tried in half the time,
+and the speedrun takes the best ones (docs/performance.md has the figures).
 
-    python benchmarks/chat_design.py --positions rotary --iters 1400 --eval-every 700
+Pretraining on TinyWorld's biographies (--pretrain-iters; 0 = chat tuning from
+random weights), then chat tuning on TinyChat (multi-turn, with the knowledge
+skill), character tokenizer, packed rows of --block-size tokens:
 
-prints the held-out exact match (greedy decoding, TinyChat test split) per skill at
-each evaluation, then one JSON line with the settings and the final figures;
---misses N also prints up to N wrong replies per skill, to see how the model fails.
+    python benchmarks/chat_design.py --pretrain-iters 1500 --iters 1500 --eval-every 500
+
+prints, at each evaluation, the held-out exact match of every report-card set
+(greedy decoding) and the knowledge of the held-out people, then one JSON line
+with the settings and the final figures. --misses N also prints up to N wrong
+replies per set, to see how the model fails.
 """
 
 import argparse
@@ -27,114 +30,163 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # torch_gpt, next to this file
 
 
-def greedy_answers(model, tokenizer, examples, block_size):
-    """Greedy replies to every example's question, all rows at once (recomputing the context)."""
+def greedy_answers(model, tokenizer, examples, block_size, batch=64):
+    """Greedy replies to every example's question, `batch` rows at once (recomputing the context)."""
     import torch
 
     from minigpt.chat import render_prompt
     from minigpt.tinychat import final_answer, prompt_messages
 
-    prompts = [render_prompt(tokenizer, prompt_messages(e)) for e in examples]
-    budgets = [len(tokenizer.encode(final_answer(e))) + 1 for e in examples]
-    ids = torch.full((len(prompts), block_size), tokenizer.pad_id, dtype=torch.long)
-    for row, prompt in enumerate(prompts):
-        ids[row, :len(prompt)] = torch.tensor(prompt)
-    pos = [len(p) for p in prompts]
-    replies, done = [[] for _ in prompts], [False] * len(prompts)
+    replies = []
     model.eval()
-    with torch.no_grad():
-        while not all(done):
-            next_ids = model.logits(ids)[torch.arange(len(prompts)), torch.tensor(pos) - 1].argmax(-1).tolist()
-            for row, token in enumerate(next_ids):
-                if done[row]:
-                    continue
-                if token == tokenizer.end_id or len(replies[row]) == budgets[row] or pos[row] == block_size:
-                    done[row] = True
-                    continue
-                replies[row].append(token)
-                ids[row, pos[row]] = token
-                pos[row] += 1
-    return [tokenizer.decode(r) for r in replies]
+    for start in range(0, len(examples), batch):
+        part = examples[start:start + batch]
+        prompts = [render_prompt(tokenizer, prompt_messages(e)) for e in part]
+        budgets = [len(tokenizer.encode(final_answer(e))) + 1 for e in part]
+        width = min(block_size, max(len(p) + b for p, b in zip(prompts, budgets)))
+        ids = torch.full((len(prompts), width), tokenizer.pad_id, dtype=torch.long)
+        for row, prompt in enumerate(prompts):
+            ids[row, :len(prompt)] = torch.tensor(prompt)
+        pos = [len(p) for p in prompts]
+        out, done = [[] for _ in prompts], [False] * len(prompts)
+        with torch.no_grad():
+            while not all(done):
+                next_ids = model.logits(ids)[torch.arange(len(prompts)), torch.tensor(pos) - 1].argmax(-1).tolist()
+                for row, token in enumerate(next_ids):
+                    if done[row]:
+                        continue
+                    if token == tokenizer.end_id or len(out[row]) == budgets[row] or pos[row] == width:
+                        done[row] = True
+                        continue
+                    out[row].append(token)
+                    ids[row, pos[row]] = token
+                    pos[row] += 1
+        replies += [tokenizer.decode(r) for r in out]
+    return replies
+
+
+def evaluate(model, tokenizer, sets, block_size, misses=0):
+    from minigpt.evaluate import score_replies
+    from minigpt.tinychat import final_answer, is_correct
+
+    scores = {}
+    for name, examples in sets.items():
+        replies = greedy_answers(model, tokenizer, examples, block_size)
+        scores[name] = score_replies(examples, replies, samples=0)
+        wrong = [(e, got) for e, got in zip(examples, replies) if not is_correct(e, got)]
+        for example, got in wrong[:misses]:
+            print(f"  {name}/{example['skill']}: {example['messages'][-2]['content']!r}\n"
+                  f"    expected {final_answer(example)!r}\n    got      {got!r}")
+    return scores
+
+
+def completed(model, tokenizer, world, people=40):
+    """Share of held-out people's plain biography sentences the model completes right (greedy)."""
+    import torch
+
+    from minigpt import tinyworld
+
+    right, probe = 0, [p for p in world if p["split"] == "test"][:people]
+    for person in probe:
+        for attribute in tinyworld.ATTRIBUTES:
+            prefix, value = tinyworld.prompt_of(person, attribute)
+            ids = torch.tensor([[tokenizer.bos_id] + tokenizer.encode(prefix)])
+            with torch.no_grad():
+                for _ in range(len(value) + 1):
+                    ids = torch.cat([ids, model.logits(ids)[:, -1].argmax(-1, keepdim=True)], dim=1)
+            right += tokenizer.decode(ids[0, -len(value) - 1:].tolist()).startswith(value)
+    return right / (len(tinyworld.ATTRIBUTES) * len(probe))
+
+
+def summary(scores):
+    return {name: round(s["overall"], 3) for name, s in scores.items()}
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--positions", choices=["learned", "rotary"], default="rotary")
-    parser.add_argument("--document-mask", action=argparse.BooleanOptionalAction, default=True,
-                        help="packed conversations cannot see each other (default: on, as in the speedrun)")
-    parser.add_argument("--bias", action=argparse.BooleanOptionalAction, default=True,
-                        help="biases in the linear layers (default: on, as GPTConfig)")
-    parser.add_argument("--iters", type=int, default=1400)
-    parser.add_argument("--pretrain-iters", type=int, default=0,
-                        help="pretrain this many steps on the embedded corpus first (the speedrun: 60)")
-    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--people", type=int, default=200, help="people in the world (half held out)")
+    parser.add_argument("--bios", type=int, default=5, help="biographies per person (augmentation)")
+    parser.add_argument("--shuffle", action=argparse.BooleanOptionalAction, default=True,
+                        help="shuffle each biography's sentences (augmentation)")
+    parser.add_argument("--pretrain-iters", type=int, default=0)
+    parser.add_argument("--pretrain-lr", type=float, default=3e-3)
+    parser.add_argument("--iters", type=int, default=1500, help="chat-tuning steps")
     parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--pretrain-batch-size", type=int, default=0, help="default: --batch-size")
+    parser.add_argument("--block-size", type=int, default=384)
     parser.add_argument("--n-layer", type=int, default=2)
     parser.add_argument("--n-head", type=int, default=4)
     parser.add_argument("--n-embd", type=int, default=128)
-    parser.add_argument("--n-test", type=int, default=300, help="held-out questions (default 300)")
-    parser.add_argument("--eval-every", type=int, default=0, help="also evaluate every N iterations")
+    parser.add_argument("--n-train", type=int, default=30000, help="TinyChat training conversations")
+    parser.add_argument("--per-skill", type=int, default=10, help="held-out questions per skill and set")
+    parser.add_argument("--eval-every", type=int, default=0, help="also evaluate every N chat-tuning steps")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=1337)
-    parser.add_argument("--misses", type=int, default=0, help="at the end, print up to N wrong replies per skill")
+    parser.add_argument("--rehearsal-rows", type=int, default=0,
+                        help="rows of each chat-tuning batch that are biography windows (minigpt.sft.Rehearsal)")
+    parser.add_argument("--misses", type=int, default=0, help="at the end, print up to N wrong replies per set")
     args = parser.parse_args()
 
     import torch
 
-    from minigpt.data import load_documents, tokenize_documents, train_val_split
-    from minigpt.evaluate import score_replies
+    from minigpt import tinychat, tinyworld
+    from minigpt.data import TokenSplits, tokenize_documents
     from minigpt.model import GPTConfig
-    from minigpt.sft import ChatData
-    from minigpt.speedrun import SIZES, SpeedrunConfig
-    from minigpt.tinychat import SKILLS, final_answer, generate_examples, is_correct
+    from minigpt.sft import ChatData, Rehearsal
     from minigpt.tokenizer import CharTokenizer
     from minigpt.train import TrainConfig, lr_at
     from torch_gpt import TorchGPT, make_training
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    data_seed = SpeedrunConfig().seed  # the speedrun's questions, in both splits
-    train = generate_examples("train", SIZES["small"].n_train, data_seed)
-    test = generate_examples("test", args.n_test, data_seed)
-    chats = "".join(m["content"] for e in train for m in e["messages"])
-    tokenizer = CharTokenizer.train("\n".join(load_documents()) + chats)  # as the speedrun's
-    data = ChatData(tokenizer, [e["messages"] for e in train], [e["messages"] for e in test])
-    block_size = 128
-    model = TorchGPT(GPTConfig(vocab_size=tokenizer.vocab_size, block_size=block_size, n_layer=args.n_layer,
-                               n_head=args.n_head, n_embd=args.n_embd, positions=args.positions,
-                               document_mask=args.document_mask, bias=args.bias))
-    if args.pretrain_iters:  # as Speedrun.pretrain: its learning rate and schedule
-        s = SIZES["small"]
-        corpus = train_val_split(tokenize_documents(load_documents(), tokenizer))
-        pretrain_cfg = TrainConfig(iters=args.pretrain_iters, batch_size=args.batch_size, lr=s.pretrain_lr,
-                                   min_lr=s.pretrain_lr / 10, warmup_iters=min(100, args.pretrain_iters // 10))
-        pretrain_step, _ = make_training(model, pretrain_cfg)
-        for step in range(args.pretrain_iters):
-            x, y = corpus.batch("train", args.batch_size, block_size, np.random.default_rng((args.seed, 1, step)))
-            loss = pretrain_step(x, y, lr_at(step, pretrain_cfg))
-        print(f"pretrained {args.pretrain_iters} steps: loss {loss:.3f}", flush=True)
-    cfg = TrainConfig(iters=args.iters, batch_size=args.batch_size, lr=args.lr, min_lr=args.lr / 10,
-                      warmup_iters=min(100, args.iters // 10))  # the speedrun's chat-tuning schedule
-    train_step, _ = make_training(model, cfg)
-
+    world_cfg = tinyworld.WorldConfig(people=args.people, biographies=args.bios, shuffle=args.shuffle, seed=0)
+    world = tinyworld.make_world(world_cfg)
+    train = tinychat.generate_examples("train", args.n_train, 0, world)
+    sets = tinychat.evaluation_sets(world, args.per_skill, 0)
+    bios = tinyworld.biographies(world, world_cfg)
+    tokenizer = CharTokenizer.train(tinychat.ALPHABET + "".join(bios))
+    data = ChatData(tokenizer, [e["messages"] for e in train], [e["messages"] for e in sets["turn 1"]])
+    T = args.block_size
+    model = TorchGPT(GPTConfig(vocab_size=tokenizer.vocab_size, block_size=T, n_layer=args.n_layer,
+                               n_head=args.n_head, n_embd=args.n_embd, positions="rotary", document_mask=True,
+                               bos_id=tokenizer.bos_id))
+    corpus = TokenSplits(tokenize_documents(bios, tokenizer), tokenize_documents(bios[:50], tokenizer))
+    if args.rehearsal_rows:
+        data = Rehearsal(data, corpus, args.rehearsal_rows)
     start = time.perf_counter()
+    if args.pretrain_iters:
+        rows = args.pretrain_batch_size or args.batch_size
+        cfg = TrainConfig(iters=args.pretrain_iters, batch_size=rows, lr=args.pretrain_lr, min_lr=args.pretrain_lr / 10,
+                          warmup_iters=min(100, args.pretrain_iters // 10))
+        step_fn, _ = make_training(model, cfg)
+        for step in range(args.pretrain_iters):
+            x, y = corpus.batch("train", rows, T, np.random.default_rng((args.seed, 1, step)))
+            loss = step_fn(x, y, lr_at(step, cfg))
+            if (step + 1) % max(1, args.pretrain_iters // 5) == 0:
+                print(f"pretrain step {step + 1}: loss {loss:.3f} ({time.perf_counter() - start:.0f} s)", flush=True)
+        print(f"pretrained: held-out people's sentences completed right: {completed(model, tokenizer, world):.1%}",
+              flush=True)
+    pretrain_s = time.perf_counter() - start
+    if not args.iters:
+        return
+    cfg = TrainConfig(iters=args.iters, batch_size=args.batch_size, lr=args.lr, min_lr=args.lr / 10,
+                      warmup_iters=min(100, args.iters // 10))
+    train_step, _ = make_training(model, cfg)
+    start = time.perf_counter()
+    quick = {name: examples[::3] for name, examples in sets.items()}
     for step in range(args.iters):
-        x, y = data.batch("train", args.batch_size, block_size, np.random.default_rng((args.seed, step)))
+        x, y = data.batch("train", args.batch_size, T, np.random.default_rng((args.seed, step)))
         loss = train_step(x, y, lr_at(step, cfg))
         if args.eval_every and (step + 1) % args.eval_every == 0 and step + 1 < args.iters:
-            scores = score_replies(test, greedy_answers(model, tokenizer, test, block_size))
-            print(f"step {step + 1}: loss {loss:.3f}, exact match {scores['overall']:.1%} {scores['per_skill']}",
-                  flush=True)
-    seconds = time.perf_counter() - start
-    replies = greedy_answers(model, tokenizer, test, block_size)
-    scores = score_replies(test, replies)
-    misses = [(e, got) for e, got in zip(test, replies) if not is_correct(e, got)]
-    for skill in SKILLS:
-        for example, got in [m for m in misses if m[0]["skill"] == skill][:args.misses]:
-            print(f"{skill}: {example['messages'][-2]['content']!r}\n  expected {final_answer(example)!r}\n"
-                  f"  got      {got!r}")
-    print(json.dumps({**vars(args), "loss": round(loss, 4), "exact_match": scores["overall"],
-                      "per_skill": scores["per_skill"], "train_s": round(seconds, 1)}))
+            print(f"step {step + 1} ({time.perf_counter() - start:.0f} s): loss {loss:.3f}, "
+                  f"{summary(evaluate(model, tokenizer, quick, T))}", flush=True)
+    sft_s = time.perf_counter() - start
+    scores = evaluate(model, tokenizer, sets, T, args.misses)
+    stored = completed(model, tokenizer, world)
+    print(json.dumps({**vars(args), "loss": round(loss, 4), "sets": summary(scores), "completed_after": round(stored, 3),
+                      "turn 1 per skill": {k: round(v, 2) for k, v in scores["turn 1"]["per_skill"].items()},
+                      "pretrain_s": round(pretrain_s, 1), "sft_s": round(sft_s, 1)}))
 
 
 if __name__ == "__main__":

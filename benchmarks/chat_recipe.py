@@ -3,7 +3,7 @@
     python benchmarks/chat_recipe.py --iters 2000 --batch-size 16 --lr 3e-3 --seed 1337
 
 Tunes a GPT from random weights on the speedrun's TinyChat training split (rotary
-positions, document mask, rows of 128 tokens, the speedrun's schedule with 100 warmup
+positions, document mask, rows of 384 tokens, the speedrun's schedule with 100 warmup
 steps), then asks held-out questions (greedy, exact match). A fixed step count, not a
 time budget, so that recipes compare at equal steps; the median step time says what a
 time budget would buy. Prints one JSON line. `chat_design.py` tries the same in PyTorch.
@@ -36,7 +36,7 @@ def main(argv=None):
     from minigpt.model import GPT, GPTConfig
     from minigpt.sft import ChatData
     from minigpt.speedrun import SIZES, SpeedrunConfig
-    from minigpt.tinychat import generate_examples
+    from minigpt.tinychat import MAX_TOKENS, generate_examples
     from minigpt.tokenizer import CharTokenizer
     from minigpt.train import Trainer, TrainConfig
 
@@ -47,7 +47,7 @@ def main(argv=None):
     tokenizer = CharTokenizer.train("\n".join(load_documents()) + chats)
     data = ChatData(tokenizer, [e["messages"] for e in train], [e["messages"] for e in test])
     seed_everything(args.seed)
-    model = GPT(GPTConfig(vocab_size=tokenizer.vocab_size, block_size=128, n_layer=args.n_layer,
+    model = GPT(GPTConfig(vocab_size=tokenizer.vocab_size, block_size=MAX_TOKENS, n_layer=args.n_layer,
                           n_head=args.n_head, n_embd=args.n_embd, positions="rotary", document_mask=True))
     cfg = TrainConfig(iters=args.iters, batch_size=args.batch_size, lr=args.lr, min_lr=args.lr / 10,
                       warmup_iters=min(100, args.iters // 10), eval_interval=args.iters, eval_iters=5,

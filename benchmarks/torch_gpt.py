@@ -60,7 +60,7 @@ class TorchGPT(nn.Module):
         self.blocks = nn.ModuleList([Block(cfg) for _ in range(cfg.n_layer)])
         self.ln_f = nn.LayerNorm(cfg.n_embd)
         self.dropout = cfg.dropout
-        self.document_mask = cfg.document_mask
+        self.document_mask, self.bos_id = cfg.document_mask, cfg.bos_id
         for name, p in self.named_parameters():
             if p.dim() >= 2:
                 std = 0.02 / math.sqrt(2 * cfg.n_layer) if name.endswith("proj.weight") else 0.02
@@ -75,9 +75,7 @@ class TorchGPT(nn.Module):
         x = F.dropout(x, self.dropout if self.training else 0.0)
         allowed = None  # causal
         if self.document_mask:  # minigpt.model.GPT.attention_mask
-            from minigpt.model import BOS_ID
-
-            document = (idx == BOS_ID).cumsum(dim=1)
+            document = (idx == self.bos_id).cumsum(dim=1)
             causal = torch.ones(idx.shape[1], idx.shape[1], dtype=torch.bool).tril()
             allowed = (causal & (document[:, :, None] == document[:, None, :]))[:, None]
         for block in self.blocks:

@@ -196,14 +196,15 @@ def cmd_sft(args):
 def cmd_eval(args):
     import json
 
-    from minigpt.evaluate import evaluate_checkpoint
+    from minigpt.evaluate import by_set, evaluate_checkpoint
     from minigpt.tinychat import read_conversations
 
-    found = evaluate_checkpoint(args.checkpoint, read_conversations(args.data), progress=not args.no_progress)
-    accuracy = found["accuracy"]
-    for skill, share in accuracy["per_skill"].items():
-        print(f"{skill:>10}: {100 * share:5.1f}% of {accuracy['counts'][skill]}")
-    print(f"{'overall':>10}: {100 * accuracy['overall']:5.1f}%; loss on the answers {found['loss']:.3f}")
+    found = evaluate_checkpoint(args.checkpoint, by_set(read_conversations(args.data)), progress=not args.no_progress)
+    for name, accuracy in found["sets"].items():
+        print(f"{name}: {100 * accuracy['overall']:.1f}% of {sum(accuracy['counts'].values())}")
+        for skill, share in accuracy["per_skill"].items():
+            print(f"  {skill:>10}: {100 * share:5.1f}% of {accuracy['counts'][skill]}")
+    print(f"loss on the answers {found['loss']:.3f}")
     if args.out:
         Path(args.out).mkdir(parents=True, exist_ok=True)
         (Path(args.out) / "evaluation.json").write_text(json.dumps(found, indent=2))

@@ -35,6 +35,9 @@ class ChatSession:
         self.block_size = model.config.block_size
         self.seed = seed
         self.generator = Generator(model)
+        # The turn ends at <|end|>, and at any other chat token a model may write instead (a half-trained
+        # one may start the user's turn itself): an answer never holds a chat token.
+        self.stop_ids = tuple(tokenizer.special_ids.values())
         self.generator.generate([tokenizer.bos_id], 1)  # compile now, not at the first question
         self.reset()
 
@@ -42,35 +45,40 @@ class ChatSession:
         """Forget the conversation (the system message stays)."""
         self.messages = [{"role": "system", "content": self.system}] if self.system else []
 
-    def _prompt(self):
-        """The conversation as a prompt, dropping the oldest turns if it is too long for the model."""
+    @property
+    def reply_room(self):
+        """Tokens kept free for the answer: trimming the history never leaves less."""
+        return min(self.max_new_tokens, self.block_size // 2)
+
+    def _prompt(self, messages):
+        """The conversation as a prompt that leaves room for the answer, and the messages it keeps:
+        the oldest exchanges are dropped first; the system message and the new question never are."""
         first = 1 if self.system else 0
+        messages = list(messages)
         while True:
-            prompt = render_prompt(self.tokenizer, self.messages)
-            if len(prompt) < self.block_size:
-                return prompt
-            if len(self.messages) - first <= 1:
-                raise ValueError(f"this message is too long for the model: {len(prompt)} tokens, "
-                                 f"the model sees at most {self.block_size - 1}")
-            del self.messages[first:first + 2]  # the oldest user question and its answer
+            prompt = render_prompt(self.tokenizer, messages)
+            if len(prompt) + self.reply_room <= self.block_size:
+                return prompt, messages
+            if len(messages) - first <= 1:
+                raise ValueError(f"this message is too long for the model: {len(prompt)} tokens, and the model "
+                                 f"sees {self.block_size} with {self.reply_room} kept for its answer")
+            del messages[first:first + 2]  # the oldest user question and its answer
 
     def reply(self, text, on_text=None):
-        """Add the user's message, generate the answer (streamed to `on_text`), and return it."""
-        self.tokenizer.encode(text)  # fails clearly (e.g. an unknown character) before changing the history
-        self.messages.append({"role": "user", "content": text})
-        try:
-            prompt = self._prompt()
-        except ValueError:
-            self.messages.pop()
-            raise
+        """Add the user's message, generate the answer (streamed to `on_text`), and return it.
+
+        If anything fails (a message too long, an unknown character, a bad
+        setting), the conversation stays exactly as it was.
+        """
+        self.tokenizer.encode(text)  # fails clearly (e.g. an unknown character) before anything changes
+        prompt, kept = self._prompt(self.messages + [{"role": "user", "content": text}])
         stream = TextStream(self.tokenizer, on_text or (lambda piece: None))
-        room = self.block_size - len(prompt)
-        new = self.generator.generate(prompt, min(self.max_new_tokens, room), self.temperature, self.top_k,
-                                      self.top_p, stop_ids=(self.tokenizer.end_id,), seed=self.seed,
-                                      on_token=stream)
+        new = self.generator.generate(prompt, min(self.max_new_tokens, self.block_size - len(prompt)),
+                                      self.temperature, self.top_k, self.top_p, stop_ids=self.stop_ids,
+                                      seed=self.seed, on_token=stream)
         stream.flush()
         answer = self.tokenizer.decode(new)
-        self.messages.append({"role": "assistant", "content": answer})
+        self.messages = kept + [{"role": "assistant", "content": answer}]
         return answer
 
 

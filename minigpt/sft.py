@@ -66,16 +66,41 @@ class ChatData:
         return x, y
 
 
-def finetune(pretrained, train_conversations, val_conversations, out_dir, cfg, progress=True):
+class Rehearsal:
+    """Chat batches in which the last `rows` rows of every training batch are windows of
+    pretraining text (a `TokenSplits`), trained on every token.
+
+    Every chat-tuning step moves the weights that hold what pretraining read, and
+    what is not rehearsed fades (catastrophic forgetting). Mixing some of the
+    pretraining text into chat tuning keeps it, as nanochat's midtraining does;
+    evaluation batches ("val") stay conversations only.
+    """
+
+    def __init__(self, chats, text, rows):
+        self.chats, self.text, self.rows = chats, text, rows
+
+    def batch(self, split, batch_size, block_size, rng):
+        x, y = self.chats.batch(split, batch_size, block_size, rng)
+        rows = min(self.rows, batch_size) if split == "train" else 0
+        if rows:
+            x[-rows:], y[-rows:] = self.text.batch("train", rows, block_size, rng)
+        return x, y
+
+
+def finetune(pretrained, train_conversations, val_conversations, out_dir, cfg, progress=True, rehearse=None):
     """Chat-tune the model saved in `pretrained` and save it to `out_dir`; return whether it finished.
 
+    `rehearse`, a pair (pretraining text as `minigpt.data.TokenSplits` of token ids,
+    rows), gives that many rows of every batch to the pretraining text (`Rehearsal`).
     If `out_dir` already holds a checkpoint (an interrupted run), training
     continues from it with the run's own settings.
     """
+    def data(tokenizer):
+        chats = ChatData(tokenizer, train_conversations, val_conversations)
+        return Rehearsal(chats, *rehearse) if rehearse else chats
+
     if has_checkpoint(out_dir):
         tokenizer = load_tokenizer(checkpoint_dir(out_dir) / "tokenizer.json")
-        data = ChatData(tokenizer, train_conversations, val_conversations)
-        return Trainer.resume(out_dir, data, progress=progress).train()
+        return Trainer.resume(out_dir, data(tokenizer), progress=progress).train()
     model, tokenizer, _ = load_checkpoint(pretrained)
-    data = ChatData(tokenizer, train_conversations, val_conversations)
-    return Trainer(model, tokenizer, data, cfg, Path(out_dir), progress=progress).train()
+    return Trainer(model, tokenizer, data(tokenizer), cfg, Path(out_dir), progress=progress).train()

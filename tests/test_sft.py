@@ -7,7 +7,8 @@ import mindspore as ms
 from minigpt.chat import render_conversation
 from minigpt.device import seed_everything
 from minigpt.model import GPT, GPTConfig
-from minigpt.sft import IGNORE, ChatData
+from minigpt.data import TokenSplits
+from minigpt.sft import IGNORE, ChatData, Rehearsal
 from minigpt.tinychat import generate_examples
 from minigpt.tokenizer import CharTokenizer
 from minigpt.train import Trainer, TrainConfig, loss_function
@@ -41,6 +42,18 @@ def test_a_conversation_longer_than_the_block_is_refused(tokenizer):
         data.batch("train", 1, 8, np.random.default_rng(0))
 
 
+def test_rehearsal_gives_rows_of_training_batches_to_the_text(tokenizer):
+    chats = ChatData(tokenizer, [CONVERSATION], [CONVERSATION])
+    text = np.array(tokenizer.encode("Suna Tavo comes from Lima. " * 20), np.int32)
+    data = Rehearsal(chats, TokenSplits(text, text), rows=2)
+    x, y = data.batch("train", 5, 24, np.random.default_rng(0))
+    assert (x[:3] == tokenizer.bos_id).any(axis=1).all()  # conversations
+    assert not (x[3:] == tokenizer.bos_id).any() and (y[3:] != IGNORE).all()  # text, every token a target
+    np.testing.assert_array_equal(x[3:, 1:], y[3:, :-1])
+    x, _ = data.batch("val", 5, 24, np.random.default_rng(0))
+    assert (x == tokenizer.bos_id).any(axis=1).all()  # evaluation: conversations only
+
+
 class EveryToken:
     """The control: the same packed rows, with every real token a target, the user's included."""
 
@@ -56,7 +69,8 @@ class EveryToken:
 
 @pytest.mark.slow
 def test_sft_lowers_the_loss_on_assistant_tokens_only(tokenizer, tmp_path):
-    train = [e["messages"] for e in generate_examples("train", 200, seed=0)]
+    # One exchange each (the figures below were measured so), in rows of 128 tokens.
+    train = [e["messages"] for e in generate_examples("train", 700, seed=0) if len(e["messages"]) == 2][:200]
     test = [e["messages"] for e in generate_examples("test", 40, seed=0)]
     data = ChatData(tokenizer, train, test)
     # The same validation rows scored two ways: on the assistant's tokens (what SFT trains)

@@ -25,25 +25,35 @@ def run(tmp_path_factory):
 def test_the_speedrun_writes_a_full_report_card(run):
     cfg, report = run
     run_dir = cfg.run_dir
-    for name in ("report.md", "report.json", "loss_curve.png", "run.json", "tinychat/train.jsonl",
-                 "tinychat/test.jsonl", "pretrain/checkpoint/model.ckpt", "sft/checkpoint/model.ckpt"):
+    for name in ("report.md", "report.json", "loss_curve.png", "knowledge.png", "run.json", "world.json",
+                 "biographies.txt", "tinychat/train.jsonl", "tinychat/test.jsonl", "init/checkpoint/model.ckpt",
+                 "pretrain/checkpoint/model.ckpt", "sft/checkpoint/model.ckpt", "baseline/checkpoint/model.ckpt"):
         assert (run_dir / name).exists(), name
-    assert list(report["stages"]) == ["data", "tokenizer", "pretrain", "sft", "evaluate", "report"]
-    for model in ("pretrained only", "chat-tuned"):
-        accuracy = report["accuracy"][model]
-        assert set(accuracy["per_skill"]) == set(SKILLS)
-        assert sum(accuracy["counts"].values()) == 40
-        assert 0.0 <= accuracy["overall"] <= 1.0
+    assert list(report["stages"]) == ["world", "data", "tokenizer", "pretrain", "sft", "baseline", "evaluate",
+                                      "report"]
+    assert list(report["models"]) == ["pretrained only", "chat-tuned, no pretraining", "pretrained + chat-tuned"]
+    tuned = report["models"]["pretrained + chat-tuned"]["sets"]
+    assert list(tuned) == ["turn 1", "turns 2-4", "memory, later", "real names", "ordinary words", "rephrased",
+                           "knowledge"]
+    assert set(tuned["turn 1"]["per_skill"]) == set(SKILLS)
+    assert set(tuned["turns 2-4"]["per_turn"]) == {"2", "3", "4"}
+    assert sum(tuned["knowledge"]["counts"].values()) == 5 * 10  # every fact of the tiny world's 10 held-out people
+    assert set(report["models"]["pretrained only"]["sets"]) == {"turn 1", "knowledge"}
+    assert set(report["knowledge"]) == set(report["models"])
     markdown = (run_dir / "report.md").read_text()
-    assert "| **overall** |" in markdown and "## Sample conversations" in markdown
+    for heading in ("## Held-out questions, as people ask them", "## Knowledge: what it read in pretraining",
+                    "| turn 4 |", "## Sample conversations"):
+        assert heading in markdown
     assert "rotary positions, document mask)" in markdown  # the speedrun's model, on the report card
-    assert report["model"]["parameters"] > 0 and report["iterations"] == {"pretrain": 10, "sft": 10}
+    assert report["iterations"] == {"pretrain": 10, "sft": 10, "baseline": 10}
+    world = json.loads((run_dir / "world.json").read_text())
+    assert len(world["people"]) == 20 and {p["split"] for p in world["people"]} == {"train", "test"}
 
 
 def test_running_again_resumes_and_other_options_are_refused(run, capsys):
     cfg, report = run
     again = Speedrun(cfg, progress=False).run()
-    assert "done so far: data, tokenizer, pretrain, sft, evaluate, report" in capsys.readouterr().out
+    assert "done so far: world, data, tokenizer, pretrain, sft, baseline, evaluate, report" in capsys.readouterr().out
     assert again == report
     other = SpeedrunConfig(name=cfg.name, out_root=cfg.out_root, size="tiny", seed=1)
     with pytest.raises(ValueError, match="holds a run with other options .* add --fresh"):
@@ -60,9 +70,11 @@ def test_an_interrupted_stage_resumes_from_its_checkpoint(run, tmp_path, monkeyp
     copy = SpeedrunConfig(name=cfg.name, out_root=str(tmp_path), size="tiny")
     shutil.copytree(cfg.run_dir, copy.run_dir)
     shutil.rmtree(copy.run_dir / "sft")
+    shutil.rmtree(copy.run_dir / "baseline")
     manifest = json.loads((copy.run_dir / "run.json").read_text())
     manifest["config"] = {**manifest["config"], "out_root": str(tmp_path)}
-    manifest["stages"] = {k: v for k, v in manifest["stages"].items() if k in ("data", "tokenizer", "pretrain")}
+    manifest["stages"] = {k: v for k, v in manifest["stages"].items() if k in ("world", "data", "tokenizer",
+                                                                                "pretrain")}
     (copy.run_dir / "run.json").write_text(json.dumps(manifest))
 
     class CtrlCAfterFourSteps(Trainer):
@@ -114,5 +126,7 @@ def test_the_notebook_chat_widget_answers_and_resets(run):
     box.value = "Hi, I am <Ana>."  # what pressing Enter does with continuous_update off
     assert log.value.startswith("<b>you</b>: Hi, I am &lt;Ana&gt;.<br><b>bot</b>: ")
     assert box.value == "" and [m["role"] for m in session.messages] == ["user", "assistant"]
+    box.value = "Hi, I am \u00c5sa."  # not in the tokenizer: one line saying so, nothing kept
+    assert "<i>character(s) not in" in log.value and len(session.messages) == 2
     reset.click()
     assert log.value == "" and session.messages == []

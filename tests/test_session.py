@@ -1,0 +1,60 @@
+"""ChatSession: history kept, trimmed so the answer always has room, and never changed by a failed reply."""
+
+import pytest
+
+from minigpt.chat import render_prompt
+from minigpt.device import seed_everything
+from minigpt.model import GPT, GPTConfig
+from minigpt.session import ChatSession
+from minigpt.tokenizer import CharTokenizer
+
+
+@pytest.fixture(scope="module")
+def session():
+    tokenizer = CharTokenizer.train("abcdefghijklmnopqrstuvwxyz ?.")
+    seed_everything(0)
+    model = GPT(GPTConfig(vocab_size=tokenizer.vocab_size, block_size=64, n_layer=1, n_head=2, n_embd=16,
+                          positions="rotary"))
+    return ChatSession(model, tokenizer, max_new_tokens=20)
+
+
+def test_long_conversations_drop_the_oldest_turns_and_keep_room_for_the_answer(session):
+    session.reset()
+    for _ in range(6):
+        session.reply("tell me something long please")
+        prompt = render_prompt(session.tokenizer, session.messages[:-1])
+        assert len(prompt) + session.reply_room <= 64
+    assert session.messages[-2]["content"] == "tell me something long please"
+    assert len(session.messages) < 12  # older exchanges went
+
+
+def test_a_message_too_long_is_refused_and_nothing_is_lost(session):
+    session.reset()
+    session.reply("hi")
+    before = list(session.messages)
+    with pytest.raises(ValueError, match="too long for the model"):
+        session.reply("a" * 60)
+    assert session.messages == before
+
+
+def test_a_failed_reply_leaves_the_conversation_as_it_was(session):
+    session.reset()
+    session.reply("hi")
+    before = list(session.messages)
+    for bad in ("temperature", "top_p", "top_k"):
+        old = getattr(session, bad)
+        setattr(session, bad, {"temperature": float("nan"), "top_p": 0.0, "top_k": 0}[bad])
+        with pytest.raises(ValueError, match=f"{bad} must be"):
+            session.reply("again")
+        setattr(session, bad, old)
+        assert session.messages == before
+    with pytest.raises(ValueError, match="not in the char tokenizer"):
+        session.reply("Ünïcode")
+    assert session.messages == before
+    session.reply("again")  # and the conversation goes on
+    assert [m["role"] for m in session.messages] == ["user", "assistant"] * 2
+
+
+def test_settings_that_cannot_sample_are_refused_at_the_start(session):
+    with pytest.raises(ValueError, match="top_k must be"):
+        ChatSession(session.generator.model, session.tokenizer, top_k=-1)
