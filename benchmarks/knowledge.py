@@ -1,6 +1,6 @@
 """Knowledge augmentation at equal compute: can question answering extract what pretraining stored?
 
-    python benchmarks/knowledge.py                       # both arms, the defaults below (about 12 minutes on 2 cores)
+    python benchmarks/knowledge.py                       # both arms, the defaults below (about 12 minutes on 2 cores, estimated)
     python benchmarks/knowledge.py --pretrain-iters 300 --qa-iters 100 --people 20   # a quick look
 
 The setting of Allen-Zhu & Li, *Physics of Language Models: Part 3.1* (arXiv
