@@ -17,6 +17,7 @@ $(INSTALLED): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e .
+	$(PY) -m minigpt.kernels
 	touch $@
 
 demo: $(INSTALLED)
@@ -40,4 +41,4 @@ bench: $(INSTALLED)
 	$(PY) benchmarks/grade_speed.py
 
 clean:
-	rm -rf $(VENV) runs rank_* kernel_meta
+	rm -rf $(VENV) runs rank_* kernel_meta minigpt/_build

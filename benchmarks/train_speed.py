@@ -13,22 +13,26 @@ corpus: topics joined with newlines in sorted key order, first 90% train, last
 
     python benchmarks/train_speed.py --iters 2000
     python benchmarks/train_speed.py --iters 2000 --compare-torch
-    python benchmarks/train_speed.py --recipe shakespeare --iters 3 --batch-size 16 --compare-torch
+    python benchmarks/train_speed.py --recipe shakespeare --iters 3 --compare-torch
 
 prints one JSON line per framework: ms_per_iter (median after warm-up),
 tokens_per_s, compile_s (minigpt: the first step, which compiles the graph),
-peak_rss_mb (of the process so far), val_loss (mean over eval batches at the
-end), iters; with --compare-torch also the ratio minigpt_ms / torch_ms. PyTorch
-(`pip install -e .[torch]`) runs first, eagerly, with as many threads as minigpt.
+peak_rss_mb, val_loss (mean over eval batches at the end), iters; with
+--compare-torch also the ratios minigpt / PyTorch of step time and of peak
+memory. PyTorch (`pip install -e .[torch]`) runs first, eagerly, with as many
+threads as minigpt, in a process of its own, so that each peak is one
+framework's alone.
 """
 
 import argparse
 import json
+import multiprocessing
 import os
 import resource
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
@@ -40,7 +44,7 @@ RECIPES = {
 }
 
 
-def recipe_configs(name, iters, vocab_size, batch_size=None):
+def recipe_configs(name, iters, vocab_size, batch_size=None, recompute=False):
     from minigpt.model import GPTConfig
     from minigpt.train import TrainConfig
 
@@ -49,12 +53,19 @@ def recipe_configs(name, iters, vocab_size, batch_size=None):
                       n_embd=r["n_embd"], dropout=r["dropout"])
     train = TrainConfig(iters=iters, batch_size=r["batch_size"], lr=r["lr"], min_lr=r["lr"] / 10,
                         warmup_iters=min(100, iters // 10), weight_decay=0.1, beta1=0.9, beta2=0.99, grad_clip=1.0,
-                        eval_interval=iters, eval_iters=200 if name == "baby" else 2, checkpoint_interval=iters)
+                        eval_interval=iters, eval_iters=200 if name == "baby" else 2, checkpoint_interval=iters,
+                        recompute=recompute)
     return model, train
 
 
 def peak_rss_mb():
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    """This process's peak resident memory (Linux's VmHWM, which, unlike ru_maxrss, is not carried over
+    from the parent through fork and exec)."""
+    try:
+        with open("/proc/self/status") as status:
+            return round(next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024, 1)
+    except (OSError, StopIteration):
+        return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def summary(framework, step_ms, tokens_per_step, val_loss, iters, wall, parameters, compile_s=None):
@@ -118,15 +129,40 @@ def main(argv=None):
     parser.add_argument("--iters", type=int, default=2000, help="training iterations (default 2000)")
     parser.add_argument("--threads", type=int, default=None,
                         help="CPU threads for both frameworks (default: all cores)")
-    parser.add_argument("--batch-size", type=int, default=None,
-                        help="rows per step instead of the recipe's (shakespeare's 64 x 256 needs more than 24 GB "
-                             "in minigpt: --batch-size 16 fits in 9 GB)")
+    parser.add_argument("--batch-size", type=int, default=None, help="rows per step instead of the recipe's")
+    parser.add_argument("--recompute", action="store_true",
+                        help="minigpt recomputes each block's activations in the backward pass (less memory)")
     parser.add_argument("--compare-torch", action="store_true",
                         help="also run the recipe in PyTorch and print the ratio")
     parser.add_argument("--progress", action="store_true", help="show a progress bar")
     args = parser.parse_args(argv)
 
     threads = args.threads or os.cpu_count() or 1
+    results = []
+    if args.compare_torch:
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            parser.error("--compare-torch needs PyTorch: pip install -e '.[torch]'")
+        # First, and in a process of its own: its peak memory is its own, its threads are gone.
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as child:
+            results.append(child.submit(run, "torch", args, threads).result())
+        print(json.dumps(results[-1]), flush=True)
+    results.append(run("minigpt", args, threads))
+    print(json.dumps(results[-1]), flush=True)
+    if args.compare_torch:
+        torch_run, minigpt_run = results
+        print(json.dumps({"recipe": args.recipe, "batch_size": args.batch_size or RECIPES[args.recipe]["batch_size"],
+                          "minigpt_ms": minigpt_run["ms_per_iter"], "torch_ms": torch_run["ms_per_iter"],
+                          "ratio": round(minigpt_run["ms_per_iter"] / torch_run["ms_per_iter"], 2),
+                          "minigpt_peak_mb": minigpt_run["peak_rss_mb"], "torch_peak_mb": torch_run["peak_rss_mb"],
+                          "memory_ratio": round(minigpt_run["peak_rss_mb"] / torch_run["peak_rss_mb"], 2),
+                          "val_loss_gap": round(minigpt_run["val_loss"] - torch_run["val_loss"], 4)}))
+    return results
+
+
+def run(framework, args, threads):
+    """One framework's run of the recipe, on the embedded corpus."""
     setup_device(threads=threads, quiet=True)
     from minigpt.data import load_documents, tokenize_documents, train_val_split
     from minigpt.tokenizer import CharTokenizer
@@ -134,24 +170,11 @@ def main(argv=None):
     documents = load_documents()
     tokenizer = CharTokenizer.train("\n".join(documents))
     data = train_val_split(tokenize_documents(documents, tokenizer))
-    model_cfg, cfg = recipe_configs(args.recipe, args.iters, tokenizer.vocab_size, args.batch_size)
-    results = []
-    if args.compare_torch:
-        try:
-            import torch  # noqa: F401
-        except ImportError:
-            parser.error("--compare-torch needs PyTorch: pip install -e '.[torch]'")
+    model_cfg, cfg = recipe_configs(args.recipe, args.iters, tokenizer.vocab_size, args.batch_size, args.recompute)
+    if framework == "torch":
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-        results.append(run_torch(data, model_cfg, cfg, threads))  # first: its idle threads cannot slow minigpt's
-        print(json.dumps(results[-1]), flush=True)
-    results.append(run_minigpt(data, tokenizer, model_cfg, cfg, args.progress))
-    print(json.dumps(results[-1]), flush=True)
-    if args.compare_torch:
-        torch_ms, minigpt_ms = results[0]["ms_per_iter"], results[1]["ms_per_iter"]
-        print(json.dumps({"recipe": args.recipe, "batch_size": cfg.batch_size, "minigpt_ms": minigpt_ms,
-                          "torch_ms": torch_ms, "ratio": round(minigpt_ms / torch_ms, 2),
-                          "val_loss_gap": round(results[1]["val_loss"] - results[0]["val_loss"], 4)}))
-    return results
+        return run_torch(data, model_cfg, cfg, threads)
+    return run_minigpt(data, tokenizer, model_cfg, cfg, args.progress)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import numpy as np  # noqa: E402
 
 BACKENDS = ("Ascend", "GPU", "CPU")  # in order of preference
 _chosen = None
+_threads = None  # CPU threads asked of setup_device, None for all
 
 
 @dataclass(frozen=True)
@@ -90,17 +91,23 @@ def setup_device(requested=None, threads=None, quiet=False):
     Safe to call many times: later calls return the first choice (MindSpore
     cannot switch backends inside a running process).
     """
-    global _chosen
+    global _chosen, _threads
     if _chosen is None:
         _chosen = choose_device(requested)
         ms.set_device(_chosen.target)
         if _chosen.target == "CPU":
             run_kernels_in_calling_thread()
             if threads:
-                ms.device_context.cpu.op_tuning.threads_num(int(threads))
+                _threads = int(threads)
+                ms.device_context.cpu.op_tuning.threads_num(_threads)
         if not quiet:
             print(_chosen)
     return _chosen
+
+
+def cpu_threads():
+    """The CPU threads setup_device was asked to use (minigpt.kernels uses as many), or None for all."""
+    return _threads
 
 
 def seed_everything(seed):

@@ -6,7 +6,10 @@ then a GELU MLP, each wrapped in a residual connection), a final LayerNorm, and
 an output layer that shares its weights with the token embedding.
 
 Every op used here has a CPU kernel in MindSpore 2.10 (several `mint` ops do
-not), so the same code trains on a laptop, a GPU or an Ascend NPU.
+not), so the same code trains on a laptop, a GPU or an Ascend NPU. LayerNorm,
+GELU, attention's softmax and the document mask come from `minigpt.kernels`: the
+same maths as MindSpore's ops, with fused kernels on a CPU, where MindSpore's own
+are slow.
 """
 
 import math
@@ -17,6 +20,7 @@ import mindspore as ms
 from mindspore import mint, nn, ops
 from mindspore.common.initializer import Normal
 
+from minigpt.kernels import GELU, DocumentMask, LayerNorm, MaskedSoftmax
 from minigpt.options import option
 
 POSITIONS = ("learned", "rotary")
@@ -109,6 +113,12 @@ class CausalSelfAttention(nn.Cell):
         self.c_proj = linear(config.n_embd, config.n_embd, config, residual=True)
         # scores = q @ k^T in one kernel, without first writing k^T out (faster on CPU).
         self.query_key_scores = ops.BatchMatMul(transpose_b=True)
+        # weights @ v with BatchMatMul, not mint.matmul: its backward multiplies by the
+        # transposed weights in place, where mint.matmul's first copies the (T, T)
+        # weights out transposed (6 ms a layer in the chat model's step).
+        self.weights_values = ops.BatchMatMul()
+        self.scale = 1.0 / math.sqrt(self.head_dim)
+        self.softmax = MaskedSoftmax()
         self.attn_dropout = nn.Dropout(p=config.dropout)
         self.resid_dropout = nn.Dropout(p=config.dropout)
         self.causal = causal_mask(config.block_size)
@@ -125,27 +135,32 @@ class CausalSelfAttention(nn.Cell):
         q, k, v = ops.unstack(qkv.transpose(2, 0, 3, 1, 4))
         return q, k, v
 
-    def attend(self, q, k, v, allowed):
-        """Scaled dot-product attention; `allowed` masks which keys each query sees."""
-        scores = self.query_key_scores(q, k) * (1.0 / math.sqrt(self.head_dim))
-        scores = scores.masked_fill(ops.logical_not(allowed), float("-inf"))
-        weights = mint.nn.functional.softmax(scores, dim=-1)
-        y = mint.matmul(self.attn_dropout(weights), v)  # (B, n_head, T, head_dim)
+    def attend(self, q, k, v, mask):
+        """Scaled dot-product attention. `mask` is added to the scores: 0 where a
+        query may see a key, -inf where it may not.
+
+        The queries are scaled rather than the (T, T) scores: the same numbers, with
+        T / head_dim times fewer multiplications.
+        """
+        scores = self.query_key_scores(q * self.scale, k)
+        weights = self.softmax(scores, mask)
+        y = self.weights_values(self.attn_dropout(weights), v)  # (B, n_head, T, head_dim)
         B, _, T, _ = y.shape
         y = y.transpose(0, 2, 1, 3).reshape(B, T, self.n_head * self.head_dim)
         return self.resid_dropout(self.c_proj(y)), weights
 
-    def construct(self, x, allowed=None):
+    def construct(self, x, mask=None):
         """Returns the output, the attention weights (for plots) and the keys and
-        values (which become the KV cache when generating). `allowed` (T, T) or
-        (B, 1, T, T) says which keys each query sees; by default the causal rule."""
+        values (which become the KV cache when generating). `mask` (T, T) or
+        (B, 1, T, T), as `GPT.attention_mask` makes it, says which keys each query
+        sees; by default the causal rule."""
         T = x.shape[1]
         q, k, v = self.split_heads(x)
         if self.rotary:
             q, k = rotate(q, self.cos[:T], self.sin[:T]), rotate(k, self.cos[:T], self.sin[:T])
-        if allowed is None:
-            allowed = self.causal[:T, :T]
-        y, weights = self.attend(q, k, v, allowed)
+        if mask is None:
+            mask = self.causal[:T, :T]
+        y, weights = self.attend(q, k, v, mask)
         return y, weights, k, v
 
     def decode(self, x, k_cache, v_cache, pos):
@@ -164,13 +179,18 @@ class CausalSelfAttention(nn.Cell):
         k_cache = mint.where(write_here, k, k_cache)
         v_cache = mint.where(write_here, v, v_cache)
         allowed = (self.positions <= pos).reshape(-1, 1, 1, self.positions.shape[0])
-        y, _ = self.attend(q, k_cache, v_cache, allowed)
+        y, _ = self.attend(q, k_cache, v_cache, additive_mask(allowed))
         return y, k_cache, v_cache
 
 
+def additive_mask(allowed):
+    """A boolean mask (True: the query may see the key) as 0 and -inf, to add to attention scores."""
+    return ops.zeros(allowed.shape, ms.float32).masked_fill(ops.logical_not(allowed), float("-inf"))
+
+
 def causal_mask(block_size):
-    """causal[i, j] is True when position i may attend to position j, that is j <= i."""
-    return ms.Tensor(np.tril(np.ones((block_size, block_size), dtype=bool)))
+    """Position i may attend to position j when j <= i: 0 there, -inf elsewhere, (block_size, block_size)."""
+    return ms.Tensor(np.where(np.tril(np.ones((block_size, block_size), dtype=bool)), 0.0, -np.inf), ms.float32)
 
 
 class MLP(nn.Cell):
@@ -180,10 +200,11 @@ class MLP(nn.Cell):
         super().__init__()
         self.c_fc = linear(config.n_embd, 4 * config.n_embd, config)
         self.c_proj = linear(4 * config.n_embd, config.n_embd, config, residual=True)
+        self.gelu = GELU()
         self.dropout = nn.Dropout(p=config.dropout)
 
     def construct(self, x):
-        return self.dropout(self.c_proj(ops.gelu(self.c_fc(x))))
+        return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))
 
 
 class Block(nn.Cell):
@@ -191,13 +212,13 @@ class Block(nn.Cell):
 
     def __init__(self, config):
         super().__init__()
-        self.ln_1 = nn.LayerNorm((config.n_embd,), epsilon=1e-5)
+        self.ln_1 = LayerNorm(config.n_embd)
         self.attn = CausalSelfAttention(config)
-        self.ln_2 = nn.LayerNorm((config.n_embd,), epsilon=1e-5)
+        self.ln_2 = LayerNorm(config.n_embd)
         self.mlp = MLP(config)
 
-    def construct(self, x, allowed=None):
-        attn_out, weights, k, v = self.attn(self.ln_1(x), allowed)
+    def construct(self, x, mask=None):
+        attn_out, weights, k, v = self.attn(self.ln_1(x), mask)
         x = x + attn_out
         x = x + self.mlp(self.ln_2(x))
         return x, weights, k, v
@@ -219,12 +240,15 @@ class GPT(nn.Cell):
             self.wpe = nn.Embedding(config.block_size, config.n_embd, embedding_table=Normal(0.02))
         self.drop = nn.Dropout(p=config.dropout)
         self.blocks = nn.CellList([Block(config) for _ in range(config.n_layer)])
-        self.ln_f = nn.LayerNorm((config.n_embd,), epsilon=1e-5)
+        self.ln_f = LayerNorm(config.n_embd)
         self.positions = ms.Tensor(np.arange(config.block_size, dtype=np.int32))
         self.causal = causal_mask(config.block_size)
+        if config.document_mask:
+            self.document_mask = DocumentMask(config.bos_id, config.block_size)
 
     def attention_mask(self, idx):
-        """Which keys each query may see: (T, T), or (B, 1, T, T) with document_mask.
+        """Which keys each query may see, as added to the scores (0: sees, -inf: not):
+        (T, T), or (B, 1, T, T) with document_mask.
 
         With document_mask, every <|bos|> starts a new document, and position i
         sees position j only if j <= i and both are in the same document. Packed
@@ -235,9 +259,7 @@ class GPT(nn.Cell):
         T = idx.shape[1]
         if not self.config.document_mask:
             return self.causal[:T, :T]
-        document = ops.cumsum((idx == self.config.bos_id).astype(ms.int32), axis=1)  # (B, T): bos seen so far
-        same_document = document.expand_dims(2) == document.expand_dims(1)  # (B, T, T)
-        return ops.logical_and(self.causal[:T, :T], same_document).expand_dims(1)
+        return self.document_mask(idx)
 
     def embed(self, idx, positions):
         x = self.wte(idx)
@@ -257,10 +279,10 @@ class GPT(nn.Cell):
     def run_blocks(self, idx):
         """Token ids (B, T) -> final hidden states, plus each layer's attention weights, keys and values."""
         x = self.embed(idx, self.positions[: idx.shape[1]])
-        allowed = self.attention_mask(idx)
+        mask = self.attention_mask(idx)  # once for all layers
         weights, keys, values = [], [], []
         for block in self.blocks:
-            x, w, k, v = block(x, allowed)
+            x, w, k, v = block(x, mask)
             weights.append(w)
             keys.append(k)
             values.append(v)

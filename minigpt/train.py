@@ -24,6 +24,7 @@ from minigpt.checkpoint import load_checkpoint, load_training_state, save_checkp
 from minigpt.data import read_jsonl
 from minigpt.distributed import SINGLE, GradientMean, agreed_min, replicas_agree
 from minigpt.model import cross_entropy_loss
+from minigpt.kernels import fused_available
 from minigpt.optim import AdamW
 from minigpt.options import option
 
@@ -45,6 +46,10 @@ class TrainConfig:
     eval_iters: int = option(20, "batches per evaluation")
     checkpoint_interval: int = option(500, "save every N updates (also at the end and on Ctrl-C)")
     seed: int = option(1337, "random seed")
+    # Each block's activations recomputed in the backward pass instead of kept from the
+    # forward pass: compute traded for memory (docs/performance.md, "Memory").
+    recompute: bool = option(False, "recompute each block's activations in the backward pass: less memory, "
+                                    "a slower step")
     # Seconds this run may take (0: no limit). If `iters` would take longer, the
     # trainer plans fewer, measured on the first steps: see `TimeBudget`.
     time_budget_s: float = option(0.0, "minutes the run may take; fewer iterations if needed (0 = no limit)",
@@ -190,6 +195,14 @@ class Trainer:
         self.step = 0  # number of completed updates
         self.iters = cfg.iters  # updates planned: cfg.iters, or fewer if a time budget says so
         self.history = []  # one dict per logged step, also written to metrics.jsonl
+        if cfg.recompute:
+            if model.config.dropout > 0 and fused_available():
+                # Measured: from the fifth step on, the losses drift from those of the same run
+                # without recompute (exact without dropout, and with MindSpore's own ops).
+                raise ValueError("--recompute needs --dropout 0 with minigpt's fused CPU kernels: MindSpore 2.10 "
+                                 "does not replay dropout exactly in the recomputed blocks (or set MINIGPT_KERNELS=0)")
+            for block in model.blocks:
+                block.recompute()
         self.optimizer = AdamW(parameter_groups(model, cfg.weight_decay), betas=(cfg.beta1, cfg.beta2), eps=1e-8)
         self._train_step = self._compile_train_step()
         self._eval_step = ms.jit(loss_function(model))

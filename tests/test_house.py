@@ -6,7 +6,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 FLOORS = {
-    1: {"device", "tokenizer", "data", "optim", "distributed", "generate", "options", "tinyworld"},
+    1: {"device", "tokenizer", "data", "optim", "distributed", "generate", "options", "tinyworld", "kernels"},
     2: {"model", "chat", "checkpoint"},
     3: {"train", "sft", "tinychat", "session"},
     4: {"evaluate"},

@@ -172,7 +172,9 @@ def test_document_mask_lets_each_packed_document_see_only_itself(tiny_config):
     model = rotary_model(document_mask=True)
     bos = GPTConfig().bos_id
     first, second = [bos, 7, 8, 9], [bos, 10, 11, 12, 7, 8]
-    allowed = model.attention_mask(ids([first + second])).asnumpy()[0, 0]
+    mask = model.attention_mask(ids([first + second])).asnumpy()[0, 0]
+    assert set(np.unique(mask)) == {0.0, -np.inf}
+    allowed = mask == 0
     expected = np.zeros((10, 10), bool)
     expected[:4, :4] = np.tril(np.ones((4, 4), bool))
     expected[4:, 4:] = np.tril(np.ones((6, 6), bool))
@@ -191,3 +193,4 @@ def test_the_configs_bos_id_is_every_tokenizers():
 
     for kind in TOKENIZER_CLASSES:
         assert train_tokenizer(kind, "abc abc", 270 if kind != "char" else None).bos_id == GPTConfig().bos_id
+

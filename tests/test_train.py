@@ -109,6 +109,27 @@ def test_gradient_accumulation_trains(tiny_data, tiny_config, tmp_path):
     assert trainer.history[-1]["loss"] < trainer.history[0]["loss"] - 0.5
 
 
+def test_recomputing_the_blocks_trains_exactly_as_keeping_their_activations(tiny_data, tiny_config, tmp_path):
+    """--recompute trades time for memory and nothing else: the same losses."""
+    kept = make_trainer(tiny_data, tiny_config, tmp_path / "kept", iters=8)
+    assert kept.train()
+    recomputed = make_trainer(tiny_data, tiny_config, tmp_path / "recomputed", iters=8, recompute=True)
+    assert recomputed.train()
+    losses = [r["loss"] for r in kept.history]
+    assert len(set(losses)) == 8  # training moved
+    np.testing.assert_allclose([r["loss"] for r in recomputed.history], losses, rtol=1e-6)
+
+
+def test_recompute_with_dropout_and_the_fused_kernels_is_refused_clearly(tiny_data, tiny_config, tmp_path):
+    from dataclasses import replace
+    from minigpt.kernels import fused_available
+
+    if not fused_available():
+        pytest.skip("the fused kernels did not build here")
+    with pytest.raises(ValueError, match="--recompute needs --dropout 0"):
+        make_trainer(tiny_data, replace(tiny_config, dropout=0.1), tmp_path, recompute=True)
+
+
 def test_ctrl_c_saves_a_checkpoint_and_returns(tiny_data, tiny_config, tmp_path, capsys):
     trainer = make_trainer(tiny_data, tiny_config, tmp_path)
     interrupt_after(trainer, 3)
