@@ -55,7 +55,7 @@ def main(argv=None):
 def _validate(args):
     failed = False
     for path in args.notebooks:
-        found = notebook.problems(notebook.read_notebook(path))
+        found = notebook.problems(notebook.read_source(path))
         for problem in found:
             print(f"{path}: {problem}")
         if not found:

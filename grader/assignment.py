@@ -26,7 +26,7 @@ class Assignment:
     def __init__(self, source_path, extra_tests=None):
         self.name = nb.assignment_name(source_path)
         self.filename = os.path.basename(source_path)
-        self.notebook = nb.read_notebook(source_path)
+        self.notebook = nb.read_source(source_path)
         self.questions = nb.questions(self.notebook)
         if extra_tests:
             self.questions = _add_extra_tests(self.questions, extra_tests)

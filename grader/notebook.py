@@ -6,10 +6,13 @@ A lesson is an nbgrader-style notebook.  Cell metadata ``nbgrader`` marks
   ``### BEGIN SOLUTION`` and ``### END SOLUTION``; the cell's ``grade_id`` is
   the question id, and ``metadata.grader.forbidden`` lists names the answer
   must not use;
+  as in nbgrader, a marker is any line that contains ``BEGIN SOLUTION`` (``## BEGIN SOLUTION``,
+  ``# BEGIN SOLUTION`` and ``### BEGIN SOLUTION`` alike), and so for the others;
 * test cells (``"grade": true, "solution": false, "points": N``): plain Python
   that tests the question of the nearest solution cell above it, with optional
   ``### BEGIN HIDDEN TESTS`` / ``### END HIDDEN TESTS`` regions and
-  ``# HINT: ...`` lines shown to a student whose test fails;
+  ``# HINT: ...`` lines shown to a student whose test fails (a test passes or
+  fails whole: nbgrader's partial credit and ``### AUTOTEST`` are refused);
 * locked cells (``"locked": true``): instructor code the student cannot change;
 * test-setup cells (``metadata.grader.test_setup: true``): trusted helpers for
   the tests (reference implementations, weight copying).  They are left out of
@@ -22,13 +25,20 @@ which lines are hidden, and what a failed test means (:func:`test_failure`).
 
 import ast
 import json
+import math
 import os
+import re
 import stat
 import traceback
 from dataclasses import dataclass
 
-SOLUTION_BEGIN, SOLUTION_END = "### BEGIN SOLUTION", "### END SOLUTION"
-HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+import nbformat
+
+# nbgrader's delimiters: a line that contains one is a marker, whatever comes before or after it.
+SOLUTION_BEGIN, SOLUTION_END = "BEGIN SOLUTION", "END SOLUTION"
+HIDDEN_BEGIN, HIDDEN_END = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
+AUTOTEST = re.compile(r"^\s*###\s*(HASHED\s+)?AUTOTEST\b")  # nbgrader's generated tests: not supported
+SCHEMA_VERSION = 3  # nbgrader's cell-metadata schema; older ones are upgraded as nbgrader does
 HINT_PREFIX = "# HINT:"
 MAX_NOTEBOOK_BYTES = 64 * 2**20  # a submission is read into memory and parsed by the grader
 SETUP_ID = "grader-setup"  # the id of a release's first cell, which defines check()
@@ -169,6 +179,8 @@ def _read_file(path, follow_links):
 
 
 def check_structure(data, name="notebook"):
+    if isinstance(data, dict) and data.get("nbformat") in (1, 2, 3):
+        data = _upgraded(data, name)
     if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
         raise NotebookError(f"{name} is not a notebook (no list of cells)")
     if data.get("nbformat") != 4:
@@ -176,6 +188,60 @@ def check_structure(data, name="notebook"):
     if not all(isinstance(cell, dict) for cell in data["cells"]):
         raise NotebookError(f"{name} has a cell that is not a JSON object")
     return data
+
+
+def _upgraded(data, name):
+    """An nbformat 1-3 notebook as nbformat 4, converted by ``nbformat`` itself (as nbgrader does).
+
+    nbformat gives the new cells random ids; they are numbered instead, so that a
+    release made from an old notebook is the same on every run.
+    """
+    version = data["nbformat"]
+    try:
+        converted = json.loads(json.dumps(nbformat.convert(nbformat.from_dict(data), 4)))
+    except Exception:  # noqa: BLE001 - any malformed old notebook: say so in one line
+        raise NotebookError(f"{name} is an nbformat {version} notebook that cannot be converted to nbformat 4") from None
+    for number, cell in enumerate(converted.get("cells", []), 1):
+        if isinstance(cell, dict):
+            cell["id"] = f"cell-{number}"
+    return converted
+
+
+def upgrade_metadata(notebook):
+    """Bring each cell's nbgrader metadata to schema 3 in place, as nbgrader's ``MetadataValidatorV3`` does.
+
+    Schema 0 (no ``schema_version``) had optional flags and points that could be
+    strings; cells that are neither graded, solution nor locked lose their nbgrader
+    metadata. Versions newer than 3 are left for :func:`problems` to report.
+    Only a source notebook is upgraded: a submission's metadata is never trusted.
+    """
+    for cell in notebook["cells"]:
+        meta = nbgrader_meta(cell)
+        version = meta.get("schema_version", 0)
+        if not meta or version not in (0, 1, 2):
+            continue
+        if version == 0:
+            for flag in ("grade", "solution", "locked"):
+                meta.setdefault(flag, False)
+            if not (meta["grade"] or meta["solution"] or meta["locked"]):
+                del cell["metadata"]["nbgrader"]
+                continue
+            if not meta["grade"]:
+                meta.pop("points", None)
+            elif meta.get("points", "") == "":
+                meta["points"] = 0.0
+            else:
+                try:
+                    meta["points"] = max(float(meta["points"]), 0.0)
+                except (TypeError, ValueError):
+                    pass  # left for problems() to report
+        meta["schema_version"] = SCHEMA_VERSION
+    return notebook
+
+
+def read_source(path):
+    """A source notebook, its nbgrader metadata upgraded to the current schema."""
+    return upgrade_metadata(read_notebook(path))
 
 
 def write_notebook(notebook):
@@ -195,12 +261,11 @@ def regions(code, begin, end):
     """
     start = None
     for number, line in enumerate(code.splitlines()):
-        marker = line.strip()
-        if marker == begin:
+        if begin in line:
             if start is not None:
                 raise ValueError(f"'{begin}' on line {number + 1} inside another region")
             start = number
-        elif marker == end:
+        elif end in line:
             if start is None:
                 raise ValueError(f"'{end}' on line {number + 1} without '{begin}'")
             yield start, number
@@ -300,13 +365,22 @@ def problems(notebook):
             continue
         gid = meta.get("grade_id")
         where = f"cell {index}" + (f" ({gid!r})" if gid else "")
-        if not isinstance(gid, str) or not gid.isidentifier():
-            found.append(f"{where}: grade_id must be a name like 'q_softmax'")
+        if not isinstance(gid, str) or not gid.strip():
+            found.append(f"{where}: grade_id must be a non-empty string")
         elif gid in seen:
             found.append(f"{where}: grade_id {gid!r} is used twice")
         seen.add(gid)
         code = cell_source(cell)
-        if meta.get("solution") and meta.get("grade"):
+        version = meta.get("schema_version", SCHEMA_VERSION)
+        if type(version) is not int or version > SCHEMA_VERSION:
+            found.append(f"{where}: nbgrader schema_version {version!r} is newer than this grader knows ({SCHEMA_VERSION})")
+        if any(AUTOTEST.match(line) for line in code.splitlines()):
+            found.append(f"{where}: nbgrader's ### AUTOTEST is not supported: write the asserts out")
+        if meta.get("task"):
+            found.append(f"{where}: task cells (manually graded) are not supported yet (docs/grader.md)")
+        elif meta.get("grade") and cell.get("cell_type") != "code":
+            found.append(f"{where}: manually graded answers are not supported yet (docs/grader.md)")
+        elif meta.get("solution") and meta.get("grade"):
             found.append(f"{where}: manually graded cells (solution and grade) are not supported")
         elif meta.get("solution") and cell.get("cell_type") != "code":
             found.append(f"{where}: only code cells can be solution cells")
@@ -320,8 +394,8 @@ def problems(notebook):
                 found.append(f"{where}: metadata grader.forbidden must be a list of names")
         elif is_test(cell):
             points = meta.get("points")
-            if type(points) not in (int, float) or points < 0:
-                found.append(f"{where}: test cell needs non-negative numeric 'points'")
+            if type(points) not in (int, float) or not math.isfinite(points) or points < 0:
+                found.append(f"{where}: test cell needs finite, non-negative numeric 'points'")
             if open_question is None and not any(is_solution(c) for c in notebook["cells"][:index]):
                 found.append(f"{where}: test cell comes before any solution cell")
             open_question = None

@@ -16,7 +16,7 @@ STUB = ["# YOUR CODE HERE", "raise NotImplementedError()"]
 
 def release_notebook(source_path):
     """Return the released notebook for ``source_path`` as text (JSON)."""
-    source = nb.read_notebook(source_path)
+    source = nb.read_source(source_path)
     questions = nb.questions(source)  # raises NotebookError on an invalid source
     name = nb.assignment_name(source_path)
     cells = [_setup_cell(name, questions, scope.TestScope(source).lesson_names, nb.test_setup_code(source))]

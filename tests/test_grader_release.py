@@ -40,6 +40,12 @@ def test_demo_source_is_valid(source):
     (lambda cells: cells.insert(1, demo.test("early", "assert True\n", 1)), "before any solution"),
     (lambda cells: cells[5]["metadata"]["grader"].update(forbidden="torch"), "list of names"),
     (lambda cells: cells[3]["source"].append("assert (\n"), "not valid Python"),
+    (lambda cells: cells[3]["metadata"]["nbgrader"].update(points=float("nan")), "finite"),
+    (lambda cells: cells[3]["metadata"]["nbgrader"].update(schema_version=99), "newer than this grader"),
+    (lambda cells: cells[3]["metadata"]["nbgrader"].update(grade_id=""), "non-empty string"),
+    (lambda cells: cells[3]["source"].insert(0, "### AUTOTEST square(2)\n"), "AUTOTEST is not supported"),
+    (lambda cells: cells.insert(4, dict(demo.test("essay", "", 2), cell_type="markdown")), "manually graded"),
+    (lambda cells: cells.insert(4, dict(demo.code_cell("", grade_id="t", task=True))), "task cells"),
 ])
 def test_validate_names_each_problem(tmp_path, change, message):
     cells = demo.demo_cells()
@@ -49,6 +55,18 @@ def test_validate_names_each_problem(tmp_path, change, message):
     assert any(message in problem for problem in found), found
     run = cli("validate", path)
     assert run.returncode == 1 and message in run.stdout
+
+
+def test_nbgrader_formats_are_read_as_nbgrader_reads_them(tmp_path):
+    """Any line holding a marker is one; toolbar ids are fine; schema 0 metadata is upgraded."""
+    cells = demo.demo_cells()
+    cells[2]["source"] = [line.replace("### BEGIN", "## BEGIN") for line in cells[2]["source"]]
+    cells[3]["metadata"]["nbgrader"].update(grade_id="cell-0123456789abcdef")
+    del cells[3]["metadata"]["nbgrader"]["schema_version"]
+    cells[3]["metadata"]["nbgrader"]["points"] = "2"
+    path = demo.write(tmp_path / "old.ipynb", demo.notebook(cells))
+    run = cli("validate", path)
+    assert run.returncode == 0, run.stdout
 
 
 @pytest.mark.parametrize("content", [b"{not json", b"[1, 2]", b"\xff\xfe"])
