@@ -81,7 +81,8 @@ def _grade(args):
     unwritten = feedback.write_reports(results, args.output, args.gradescope)
     for result in results:
         print(f"{_printable(result.student)}: {result.score:g}/{result.max_score:g} {result.status}")
-    print(f"graded {len(results)} submissions into {args.output}")
+    print(f"graded {len(results)} submissions into {args.output}; the class at a glance: "
+          f"{os.path.join(args.output, 'index.html')}")
     return 1 if unwritten else 0
 
 

@@ -26,6 +26,7 @@ class Assignment:
     def __init__(self, source_path, extra_tests=None):
         self.name = nb.assignment_name(source_path)
         self.filename = os.path.basename(source_path)
+        self.folder = os.path.basename(os.path.dirname(os.path.abspath(source_path)))  # nbgrader's assignment
         self.notebook = nb.read_source(source_path)
         self.questions = nb.questions(self.notebook)
         if extra_tests:

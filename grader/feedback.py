@@ -17,11 +17,13 @@ import re
 import shutil
 import sys
 
+from .dashboard import dashboard_html
+
 MAX_NAME = 80  # characters of a student's name kept in a file name
 
 
 def write_reports(results, output_dir, gradescope=False):
-    """Write grades.csv, grades.json, feedback/ and (optionally) gradescope/.
+    """Write grades.csv, grades.json, index.html (the class dashboard), feedback/ and (optionally) gradescope/.
 
     Returns the students whose feedback could not be written (each one is
     reported on stderr; nobody else's files are affected).
@@ -35,6 +37,7 @@ def write_reports(results, output_dir, gradescope=False):
         shutil.rmtree(os.path.join(output_dir, folder), ignore_errors=True)
         os.makedirs(os.path.join(output_dir, folder))
     names, failed = file_names([r.student for r in results]), []
+    _write(os.path.join(output_dir, "index.html"), dashboard_html(results, names))
     for result in results:
         name = names[result.student]
         try:

@@ -172,14 +172,17 @@ class _Grading:
             proxy.ask(box, "seed", seed=seed)
             globals_ = self.assignment.scope.build(box)
             with hidden:
-                exec(compile(test.code, _filename(test), "exec"), globals_)
+                value = nb.run_test_code(test.code, _filename(test), globals_)
+                status, points, message = nb.test_points(value, test.points)
         except BaseException as error:  # noqa: B036 - a test may raise anything; KeyboardInterrupt re-raised
             if isinstance(error, KeyboardInterrupt):
                 raise
             return self._failure(test, error, hidden.ran)
         finally:
             self.tainted = self.tainted or hidden.ran
-        return test_result(test, "pass")
+        if status == "error" and hidden.ran:  # the value may come from a hidden case
+            message = "a hidden test ended with error"
+        return test_result(test, status, message, test.hints if status != "pass" else (), points)
 
     def _failure(self, test, error, hidden_ran):
         """The result of a failed test, with only what the student may see in its message.
@@ -254,7 +257,7 @@ def grade_submissions(source, submissions_dir, limits=Limits(), workers=None, ex
     One submission's failure, whatever it is, costs only that submission's row.
     """
     assignment = Assignment(source, extra_tests)
-    jobs = find_submissions(submissions_dir, assignment.filename)
+    jobs = find_submissions(submissions_dir, assignment.filename, assignment.folder)
     workers = workers or os.cpu_count() or 1
     if workers == 1 or len(jobs) <= 1:
         return [_grade_job(assignment, job, limits) for job in jobs]

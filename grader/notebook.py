@@ -11,8 +11,9 @@ A lesson is an nbgrader-style notebook.  Cell metadata ``nbgrader`` marks
 * test cells (``"grade": true, "solution": false, "points": N``): plain Python
   that tests the question of the nearest solution cell above it, with optional
   ``### BEGIN HIDDEN TESTS`` / ``### END HIDDEN TESTS`` regions and
-  ``# HINT: ...`` lines shown to a student whose test fails (a test passes or
-  fails whole: nbgrader's partial credit and ``### AUTOTEST`` are refused);
+  ``# HINT: ...`` lines shown to a student whose test fails; a test that raises
+  scores 0, and one whose last line is a number scores that many points
+  (nbgrader's partial credit, :func:`test_points`); ``### AUTOTEST`` is refused;
 * locked cells (``"locked": true``): instructor code the student cannot change;
 * test-setup cells (``metadata.grader.test_setup: true``): trusted helpers for
   the tests (reference implementations, weight copying).  They are left out of
@@ -24,11 +25,14 @@ which lines are hidden, and what a failed test means (:func:`test_failure`).
 """
 
 import ast
+import io
 import json
 import math
+import numbers
 import os
 import re
 import stat
+import tokenize
 import traceback
 from dataclasses import dataclass
 
@@ -324,6 +328,49 @@ def test_failure(error, code):
     return "error", f"{type(error).__name__}: {error}"
 
 
+def run_test_code(code, filename, namespace):
+    """Run a test cell's code as IPython runs a cell; return the value its last line shows.
+
+    That is the value of a final expression statement, or None when the cell
+    ends in a statement or in ``;`` (IPython's way to show nothing).
+    """
+    tree = ast.parse(code, filename)
+    last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+    exec(compile(tree, filename, "exec"), namespace)
+    if last is None:
+        return None
+    value = eval(compile(ast.Expression(last.value), filename, "eval"), namespace)
+    return None if _silenced(code) else value
+
+
+def _silenced(code):
+    """Whether the cell's last token is ``;`` (comments aside), which hides its value in IPython."""
+    ignored = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.ENDMARKER, tokenize.DEDENT}
+    tokens = [t for t in tokenize.generate_tokens(io.StringIO(code).readline) if t.type not in ignored]
+    return bool(tokens) and tokens[-1].string == ";"
+
+
+def test_points(value, points):
+    """``(status, points, message)`` of a test that ran without raising and showed ``value``.
+
+    nbgrader's partial credit: a test cell whose value is a number scores that
+    many points; any other value (or none) scores full points.  A number above
+    the cell's points is the test's own error, as in nbgrader.  Deliberately
+    unlike nbgrader, which gives full points for a value of 0 or below (with a
+    warning), such a value scores 0, and so does NaN: a test that computes a
+    score of 0 means 0 (docs/grader.md).
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return "pass", points, ""
+    value = float(value)
+    if value > points:
+        return "error", 0.0, f"the test's value {value:g} is more than its {points:g} points (a bug in the test)"
+    if value == points:
+        return "pass", points, ""
+    scored = value if value > 0 else 0.0  # NaN and negative numbers score nothing
+    return "partial", scored, f"partial credit: {scored:g} of {points:g} points"
+
+
 def _make_test(cell, question):
     meta = nbgrader_meta(cell)
     code = cell_source(cell)
@@ -400,10 +447,7 @@ def problems(notebook):
                 found.append(f"{where}: test cell comes before any solution cell")
             open_question = None
             found += _marker_problems(where, code, HIDDEN_BEGIN, HIDDEN_END)
-            try:
-                ast.parse(code)
-            except SyntaxError as error:
-                found.append(f"{where}: test is not valid Python (line {error.lineno}: {error.msg})")
+            found += _test_code_problems(where, code)
         if not is_solution(cell) and SOLUTION_BEGIN in code:
             found.append(f"{where}: '{SOLUTION_BEGIN}' outside a solution cell")
         if not is_test(cell) and HIDDEN_BEGIN in code:
@@ -413,6 +457,30 @@ def problems(notebook):
     if not seen:
         found.append("no graded cells: mark solution and test cells with nbgrader metadata")
     return found
+
+
+def _test_code_problems(where, code):
+    """A test that cannot fail passes every answer: one with no statement, or an assert commented out."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError as error:
+        return [f"{where}: test is not valid Python (line {error.lineno}: {error.msg})"]
+    if not tree.body:
+        return [f"{where}: test has no code that runs (only comments), so every answer would pass"]
+    found = []
+    for token in tokenize.generate_tokens(io.StringIO(code).readline):
+        text = token.string.lstrip("#").strip()
+        if token.type == tokenize.COMMENT and text.startswith("assert ") and _parses(text):
+            found.append(f"{where}: line {token.start[0]} is an assert inside a comment, which tests nothing")
+    return found
+
+
+def _parses(text):
+    try:
+        ast.parse(text)
+    except SyntaxError:
+        return False
+    return True
 
 
 def _test_setup_problems(where, cell, meta):

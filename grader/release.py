@@ -72,7 +72,7 @@ def _setup_cell(name, questions, lesson_names, test_setup):
     The lesson's names travel too, so that ``check`` sees the student's names
     as the grader does (a student's ``len`` never replaces the tests' ``len``).
     """
-    tests = [[q.id, [{"id": t.id, "code": t.visible_code, "hints": list(t.hints)}
+    tests = [[q.id, [{"id": t.id, "code": t.visible_code, "hints": list(t.hints), "points": t.points}
                      for t in q.tests if t.is_visible]] for q in questions]  # a list keeps notebook order
     # base64 of JSON, not compressed: compressors differ between zlib builds, and
     # the release must be byte-identical on every machine.

@@ -7,7 +7,7 @@ gradebook, feedback and Gradescope files are written from these
 
 from dataclasses import asdict, dataclass, field
 
-STATUSES = ("pass", "fail", "error", "timeout", "memory")
+STATUSES = ("pass", "partial", "fail", "error", "timeout", "memory")  # partial: some of its points
 
 
 @dataclass
@@ -52,6 +52,7 @@ class SubmissionResult:
         return dict(asdict(self), score=self.score, max_score=self.max_score)
 
 
-def test_result(test, status, message="", hints=()):
-    points = test.points if status == "pass" else 0.0
+def test_result(test, status, message="", hints=(), points=None):
+    """The result of ``test``; ``points`` is given for partial credit, else full for a pass, 0 otherwise."""
+    points = points if points is not None else test.points if status == "pass" else 0.0
     return TestResult(test.id, test.is_visible, test.has_hidden, points, test.points, status, message, hints)

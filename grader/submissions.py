@@ -1,7 +1,8 @@
 """Find the submissions in a folder, one row per entry, without trusting anything in it.
 
 An entry is a notebook file (``alice.ipynb``) or a folder holding one
-(``alice/...``, nbgrader's layout).  Nothing is followed or opened blindly:
+(``alice/...``; nbgrader's ``submitted/alice/ps1/problem1.ipynb``, where
+``ps1`` is the assignment: the folder of the source notebook).  Nothing is followed or opened blindly:
 a symbolic link could "submit" the instructor's source or another student's
 notebook, a pipe would block, a device would never end.  Every entry still
 gets a row, with the reason when it cannot be graded.
@@ -21,13 +22,18 @@ class Submission:
     problem: str = ""     # why there is nothing to grade
 
 
-def find_submissions(directory, notebook_filename):
-    """A :class:`Submission` for every entry of ``directory`` (hidden entries skipped), sorted."""
+def find_submissions(directory, notebook_filename, assignment_folder=None):
+    """A :class:`Submission` for every entry of ``directory`` (hidden entries skipped), sorted.
+
+    Inside a student's folder, a notebook named ``notebook_filename`` is taken;
+    when there are several (``ps0/problem1.ipynb`` and ``ps1/problem1.ipynb``),
+    the one in a folder named ``assignment_folder``, and never a guess.
+    """
     found = []  # (entry name, submission)
     for entry in sorted(os.listdir(directory)):
         if entry.startswith("."):
             continue
-        found.append((entry, _entry(os.path.join(directory, entry), entry, notebook_filename)))
+        found.append((entry, _entry(os.path.join(directory, entry), entry, notebook_filename, assignment_folder)))
     counts = {}
     for _, submission in found:
         counts[submission.student] = counts.get(submission.student, 0) + 1
@@ -36,7 +42,7 @@ def find_submissions(directory, notebook_filename):
             Submission(entry, problem=f"two entries for {submission.student}: keep one") for entry, submission in found]
 
 
-def _entry(path, entry, notebook_filename):
+def _entry(path, entry, notebook_filename, assignment_folder):
     student = entry[:-6] if entry.endswith(".ipynb") else entry
     try:
         mode = os.lstat(path).st_mode
@@ -47,11 +53,11 @@ def _entry(path, entry, notebook_filename):
     if stat.S_ISREG(mode):
         return Submission(student, path)
     if stat.S_ISDIR(mode):
-        return _in_folder(student, path, notebook_filename)
+        return _in_folder(student, path, notebook_filename, assignment_folder)
     return Submission(student, problem="is not a regular file or a folder")
 
 
-def _in_folder(student, path, notebook_filename):
+def _in_folder(student, path, notebook_filename, assignment_folder):
     notebooks, links, seen, folders = [], [], 0, [path]
     while folders:
         folder = folders.pop()
@@ -73,6 +79,11 @@ def _in_folder(student, path, notebook_filename):
                 notebooks.append(entry.path)
     notebooks.sort()
     named = [p for p in notebooks if os.path.basename(p) == notebook_filename]
+    if len(named) > 1:
+        named = [p for p in named if os.path.basename(os.path.dirname(p)) == assignment_folder] or named
+    if len(named) > 1:
+        where = ", ".join(os.path.relpath(p, path) for p in named[:3])
+        return Submission(student, problem=f"several notebooks named {notebook_filename} ({where}): keep one")
     if named or len(notebooks) == 1:
         return Submission(student, (named or notebooks)[0])
     if notebooks:

@@ -107,6 +107,40 @@ def test_reports_are_complete_and_idempotent(tmp_path, lesson, graded):
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == snapshot
 
 
+def test_the_dashboard_shows_the_class_at_a_glance(tmp_path, lesson, graded):
+    import html
+    import html.parser
+
+    from grader.assignment import Assignment
+
+    out = tmp_path / "results"
+    write_reports(graded + [Assignment(lesson[0]).empty_result("<b>eve</b>", "invalid", "not a notebook")], out)
+    page = (out / "index.html").read_text()
+
+    class Page(html.parser.HTMLParser):
+        links, images, text = [], [], []
+
+        def handle_starttag(self, tag, attrs):
+            attrs = dict(attrs)
+            self.links += [attrs["href"]] if tag == "a" else []
+            self.images += [attrs["src"]] if tag == "img" else []
+
+        def handle_data(self, data):
+            self.text.append(data)
+
+    parsed = Page()
+    parsed.feed(page)
+    text = "".join(parsed.text)
+    assert len(parsed.images) == 2 and all(src.startswith("data:image/png;base64,") for src in parsed.images)
+    problems = [student for student, (_, status) in EXPECTED.items() if status != "ok"] + ["<b>eve</b>"]
+    assert all((out / link).is_file() for link in parsed.links) and len(parsed.links) == len(EXPECTED) + 1 + 8
+    assert "12 submissions, out of 8 points" in text
+    assert "Of the 7 submissions that could be graded. Failed most often: t_softmax_sum (question q_softmax), " \
+           "passed by 29%." in text
+    assert "<b>eve</b>" in text and "<b>eve</b>" not in page  # a student's name is text, never markup
+    assert len(problems) == 8 and all(f">{html.escape(student)}</a></td><td>" in page for student in problems)
+
+
 def test_extra_tests_add_private_points(tmp_path, lesson):
     source, subs = lesson
     extra = tmp_path / "private" / "q_counter"
@@ -214,3 +248,46 @@ def test_two_entries_for_one_student_are_both_reported(tmp_path, lesson):
     results = grade_submissions(source, folder, LIMITS, workers=1)
     assert sorted((r.student, r.status) for r in results) == [("ann", "invalid"), ("ann.ipynb", "invalid")]
     assert all("two entries for ann" in r.message for r in results)
+
+
+PARTIAL = "score = 0\nif square(2) == 4:\n    score += 1\nif square(-3) == 9:\n    score += 1\nscore{end}\n"
+
+
+@pytest.mark.parametrize("answer, end, points, expected", [
+    ("return x * x", "", 2, (2, "pass", "")),
+    ("return abs(x) * 2", "", 2, (1, "partial", "partial credit: 1 of 2 points")),
+    ("return 0", "", 2, (0, "partial", "partial credit: 0 of 2 points")),  # nbgrader would give 2 (docs/grader.md)
+    ("return abs(x) * 2", "  # a comment", 2, (1, "partial", "partial credit: 1 of 2 points")),
+    ("return abs(x) * 2", ";", 2, (2, "pass", "")),  # `;` hides the value, as in IPython: full points
+    ("return x * x", "", 1, (0, "error", "the test's value 2 is more than its 1 points (a bug in the test)")),
+    ("raise NotImplementedError()", "", 2, (0, "error", "not implemented yet")),
+])
+def test_a_test_cells_value_is_its_partial_credit(tmp_path, capsys, answer, end, points, expected):
+    """nbgrader's partial credit: a number as the test cell's value is the points it scores."""
+    cells = [demo.solution("q_square", f"def square(x):\n    ### BEGIN SOLUTION\n    {answer}\n    ### END SOLUTION\n"),
+             demo.test("t_square", PARTIAL.format(end=end), points)]
+    source = demo.write(tmp_path / "partial.ipynb", demo.notebook(cells))
+    test = grade_notebook(source, source, LIMITS).questions[0].tests[0]
+    assert (test.points, test.status) == expected[:2] and test.message.startswith(expected[2])
+    scope = {}
+    exec("".join(json.loads(release_notebook(source))["cells"][0]["source"]), scope)
+    exec(f"def square(x):\n    {answer}\n", scope)
+    exec("check('q_square')", scope)
+    shown = capsys.readouterr().out
+    assert f"{'✓' if expected[1] == 'pass' else '✗'} t_square: {expected[1]}" in shown and expected[2] in shown
+
+
+def test_nbgrader_layout_takes_the_assignments_folder_never_a_guess(tmp_path, lesson):
+    """submitted/<student>/<assignment>/<notebook>.ipynb, where the assignment is the source's folder."""
+    source = tmp_path / "source" / "ps1" / "demo.ipynb"
+    source.parent.mkdir(parents=True)
+    shutil.copy(lesson[0], source)
+    subs = tmp_path / "submitted"
+    for student, folder, notebook in [("ann", "ps0", "released"), ("ann", "ps1", "solution"),
+                                      ("bob", "old", "solution"), ("bob", "new", "solution")]:
+        (subs / student / folder).mkdir(parents=True)
+        shutil.copy(lesson[1] / f"{notebook}.ipynb", subs / student / folder / "demo.ipynb")
+    results = {r.student: r for r in grade_submissions(str(source), subs, LIMITS, workers=1)}
+    assert (results["ann"].score, results["ann"].status) == (8, "ok")
+    assert results["bob"].status == "invalid"
+    assert results["bob"].message == "several notebooks named demo.ipynb (new/demo.ipynb, old/demo.ipynb): keep one"

@@ -46,6 +46,8 @@ def test_demo_source_is_valid(source):
     (lambda cells: cells[3]["source"].insert(0, "### AUTOTEST square(2)\n"), "AUTOTEST is not supported"),
     (lambda cells: cells.insert(4, dict(demo.test("essay", "", 2), cell_type="markdown")), "manually graded"),
     (lambda cells: cells.insert(4, dict(demo.code_cell("", grade_id="t", task=True))), "task cells"),
+    (lambda cells: cells[3].update(source=["# assert square(3) == 9\n"]), "only comments"),
+    (lambda cells: cells[3]["source"].append("#assert square(4) == 16  # later\n"), "line 3 is an assert inside"),
 ])
 def test_validate_names_each_problem(tmp_path, change, message):
     cells = demo.demo_cells()
