@@ -105,6 +105,15 @@ def build_parser():
     chat.add_argument("--system", default=None, help="a system message that starts the conversation")
     add_sampling_options(chat, temperature=0.0, max_new_tokens=128)
 
+    serve = commands.add_parser("serve", parents=[common], help="a chat page in the browser",
+                                description="Serve a chat page for a chat-tuned model on this machine "
+                                            "(http://127.0.0.1:PORT): streamed replies, a temperature slider, "
+                                            "a button that starts over. Ctrl-C stops it.")
+    serve.add_argument("--checkpoint", required=True, help="a run directory or its checkpoint/ directory")
+    serve.add_argument("--port", type=int, default=7860, help="port on 127.0.0.1 (default 7860)")
+    serve.add_argument("--system", default=None, help="a system message that starts every conversation")
+    add_sampling_options(serve, temperature=0.0, max_new_tokens=128)
+
     speedrun = commands.add_parser(
         "speedrun", parents=[common], help="the main job: pretrain, chat-tune, evaluate, report",
         description="From nothing to a chat model with a report card: TinyChat data, a tokenizer, pretraining "
@@ -237,13 +246,34 @@ def cmd_sample(args):
                  args.seed, use_cache=not args.no_cache)
 
 
+def not_chat_tuned(checkpoint):
+    return (f"{checkpoint} was pretrained on text only, never chat-tuned, so it continues text instead of "
+            f"answering; a chat model comes from `python -m minigpt sft`")
+
+
+def cmd_serve(args):
+    from minigpt.checkpoint import is_chat_tuned, load_checkpoint
+    from minigpt.serve import serve
+    from minigpt.session import ChatSession
+
+    check_sampling_options(args)
+    model, tokenizer, _ = load_checkpoint(args.checkpoint)
+    session = ChatSession(model, tokenizer, system=args.system, temperature=args.temperature, top_k=args.top_k,
+                          top_p=args.top_p, max_new_tokens=args.max_new_tokens, seed=args.seed)
+    note = not_chat_tuned(args.checkpoint) if is_chat_tuned(args.checkpoint) is False else ""
+    print(f"chat page for {args.checkpoint}: http://127.0.0.1:{args.port} (Ctrl-C stops it)", flush=True)
+    serve(session, f"MiniGPT: {args.checkpoint}", note, port=args.port)
+
+
 def cmd_chat(args):
-    from minigpt.checkpoint import load_checkpoint
+    from minigpt.checkpoint import is_chat_tuned, load_checkpoint
     from minigpt.generate import check_sampling
     from minigpt.session import ChatSession
 
     check_sampling_options(args)
     model, tokenizer, _ = load_checkpoint(args.checkpoint)
+    if is_chat_tuned(args.checkpoint) is False:
+        print(f"note: {not_chat_tuned(args.checkpoint)}")
     session = ChatSession(model, tokenizer, system=args.system, temperature=args.temperature, top_k=args.top_k,
                           top_p=args.top_p, max_new_tokens=args.max_new_tokens, seed=args.seed)
     print(f"chatting with {args.checkpoint} ({model.num_parameters():,} parameters)")
@@ -289,7 +319,7 @@ def cmd_speedrun(args):
 
 
 COMMANDS = {"train": cmd_train, "sft": cmd_sft, "eval": cmd_eval, "sample": cmd_sample, "chat": cmd_chat,
-            "speedrun": cmd_speedrun}
+            "serve": cmd_serve, "speedrun": cmd_speedrun}
 
 
 def main(argv=None):

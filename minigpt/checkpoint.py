@@ -6,7 +6,8 @@ Pretraining, chat tuning and resume all use it. ``<run>/checkpoint/`` holds
     optimizer.ckpt   AdamW's moments and step count (absent in a weights-only checkpoint)
     tokenizer.json   the run's tokenizer
     config.json      {"model": GPTConfig fields, "train": TrainConfig fields}
-    state.json       {"step", "iters" (as fitted to a time budget), "workers", "mindspore_rng"}
+    state.json       {"step", "iters" (as fitted to a time budget), "workers", "mindspore_rng",
+                      "chat_tuned" (trained on conversations, or pretrained on text only)}
 
 It is written to ``checkpoint.tmp`` and renamed into place, so a crash never
 leaves half a checkpoint behind.  Model: nanochat's ``checkpoint_manager.py``.
@@ -82,6 +83,20 @@ def load_checkpoint(path):
     load_weights(model, path / "model.ckpt")
     model.set_train(False)
     return model, tokenizer, saved
+
+
+def is_chat_tuned(path):
+    """Whether the checkpoint at ``path`` was trained on conversations; None when it does not say.
+
+    A pretrained-only model continues text ("e the the the") instead of answering,
+    so `chat` tells the user which kind it was given.  Checkpoints written before
+    the flag existed, or without ``state.json``, say nothing.
+    """
+    state_file = checkpoint_dir(path) / "state.json"
+    try:
+        return json.loads(state_file.read_text()).get("chat_tuned")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def load_training_state(path, optimizer):

@@ -27,6 +27,8 @@ class ChatData:
     A split may be empty when it is not used (evaluation needs only "val").
     """
 
+    chat_tuned = True  # recorded in the checkpoint, so that `chat` can tell a chat model from a text model
+
     def __init__(self, tokenizer, train_conversations, val_conversations):
         self.pad_id = tokenizer.pad_id
         self.splits = {
@@ -75,6 +77,8 @@ class Rehearsal:
     pretraining text into chat tuning keeps it, as nanochat's midtraining does;
     evaluation batches ("val") stay conversations only.
     """
+
+    chat_tuned = True
 
     def __init__(self, chats, text, rows):
         self.chats, self.text, self.rows = chats, text, rows

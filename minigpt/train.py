@@ -330,7 +330,8 @@ class Trainer:
     def save_checkpoint(self):
         """Everything needed to resume, written atomically (`minigpt.checkpoint`)."""
         return save_checkpoint(self.out_dir, self.model, self.tokenizer, self.optimizer, asdict(self.cfg),
-                               {"step": self.step, "iters": self.iters, "workers": self.workers.size})
+                               {"step": self.step, "iters": self.iters, "workers": self.workers.size,
+                                "chat_tuned": getattr(self.data, "chat_tuned", False)})
 
     @classmethod
     def resume(cls, out_dir, data, cfg=None, progress=True, workers=SINGLE):

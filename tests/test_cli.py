@@ -73,7 +73,8 @@ def test_errors_are_one_line(run_dir, corpus, tmp_path, capsys):
         ["train", "--data", str(corpus), "--out", str(tmp_path / "r"), "--n-head", "3", "--n-embd", "16"], capsys)
     assert "already holds a run: add --resume" in error_of(
         ["train", "--data", str(corpus), "--out", str(run_dir), *TINY], capsys)
-    assert "no checkpoint at" in error_of(["sample", "--checkpoint", str(tmp_path / "nothing")], capsys)
+    for command in ("sample", "chat", "serve"):
+        assert "no checkpoint at" in error_of([command, "--checkpoint", str(tmp_path / "nothing")], capsys)
     for option, value in [("--temperature", "-1"), ("--temperature", "nan"), ("--top-k", "0"), ("--top-p", "0")]:
         assert error_of(["sample", "--checkpoint", str(run_dir), option, value], capsys).startswith(
             f"error: {option} must be")

@@ -8,7 +8,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FLOORS = {
     1: {"device", "tokenizer", "data", "optim", "distributed", "generate", "options", "tinyworld", "kernels"},
     2: {"model", "chat", "checkpoint"},
-    3: {"train", "sft", "tinychat", "session"},
+    3: {"train", "sft", "tinychat", "session", "serve"},
     4: {"evaluate"},
     5: {"speedrun"},
     6: {"__main__"},

@@ -58,3 +58,25 @@ def test_a_failed_reply_leaves_the_conversation_as_it_was(session):
 def test_settings_that_cannot_sample_are_refused_at_the_start(session):
     with pytest.raises(ValueError, match="top_k must be"):
         ChatSession(session.generator.model, session.tokenizer, top_k=-1)
+
+
+def test_the_web_chat_gives_the_session_whole_exchanges_only():
+    from minigpt.serve import session_messages
+
+    history = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": [{"type": "text", "text": "hello"}]},
+               {"role": "user", "content": "caf\u00e9?"},  # its reply failed (an unknown character): no answer
+               {"role": "user", "content": "and now?"}, {"role": "assistant", "content": "yes"}]
+    assert session_messages(history, system="be brief") == [
+        {"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": "hello"}, {"role": "user", "content": "and now?"},
+        {"role": "assistant", "content": "yes"}]
+
+
+def test_the_web_chat_streams_the_sessions_reply_and_reports_a_failure(session):
+    from minigpt.serve import stream_reply
+
+    pieces = list(stream_reply(session, "hi", [], temperature=0.0))
+    assert pieces and pieces[-1] == session.messages[-1]["content"]
+    assert all(later.startswith(earlier) for earlier, later in zip(pieces, pieces[1:]))  # each yield grows the answer
+    with pytest.raises(ValueError, match="not in the char tokenizer"):
+        list(stream_reply(session, "HI", session.messages, temperature=0.0))

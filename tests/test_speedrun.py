@@ -114,6 +114,20 @@ def test_chat_cli_through_stdin(run):
     assert "Traceback" not in result.stderr
 
 
+def test_chat_says_when_a_checkpoint_was_never_chat_tuned(run):
+    from minigpt.checkpoint import is_chat_tuned
+
+    cfg, _ = run
+    assert [is_chat_tuned(cfg.run_dir / stage) for stage in ("pretrain", "sft", "baseline")] == [False, True, True]
+    env = {**os.environ, "GLOG_v": "3"}
+    outputs = [subprocess.run([sys.executable, "-m", "minigpt", "chat", "--checkpoint", str(cfg.run_dir / stage)],
+                              input="/quit\n", capture_output=True, text=True, cwd=ROOT, env=env,
+                              timeout=300).stdout for stage in ("pretrain", "sft")]
+    note = [line for line in outputs[0].splitlines() if line.startswith("note:")]
+    assert len(note) == 1 and "never chat-tuned" in note[0]
+    assert "note:" not in outputs[1]
+
+
 def test_the_notebook_chat_widget_answers_and_resets(run):
     from minigpt.checkpoint import load_checkpoint
     from minigpt.session import ChatSession, chat_widget
