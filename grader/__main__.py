@@ -8,13 +8,14 @@ import argparse
 import os
 import sys
 
-from . import feedback, grade, notebook, release
+from . import feedback, grade, gradescope, notebook, release
 from .sandbox import Limits
 
 EXAMPLES = """examples:
-  python -m grader validate notebooks/01_attention.ipynb
-  python -m grader release notebooks/01_attention.ipynb -o assignments/
-  python -m grader grade --source notebooks/01_attention.ipynb submitted/ -o results/
+  python -m grader validate notebooks/03_attention.ipynb
+  python -m grader release notebooks/03_attention.ipynb -o assignments/
+  python -m grader grade --source notebooks/03_attention.ipynb submitted/ -o results/
+  python -m grader gradescope-autograder notebooks/03_attention.ipynb -o autograder.zip
 """
 
 
@@ -31,23 +32,41 @@ def main(argv=None):
     out.add_argument("notebooks", nargs="+", metavar="NOTEBOOK")
     out.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for the released notebooks")
 
-    batch = commands.add_parser("grade", help="grade a folder of submissions",
-                                description="Grade every notebook (or folder holding one) in SUBMISSIONS. "
-                                            "Writes grades.csv, grades.json and feedback/ into RESULTS.")
+    limits = argparse.ArgumentParser(add_help=False)
+    limits.add_argument("--cell-timeout", type=float, default=Limits.cell_timeout, help="seconds per cell or call")
+    limits.add_argument("--timeout", type=float, default=Limits.total_timeout, help="seconds per submission")
+    limits.add_argument("--memory", type=int, default=Limits.memory_mb, help="MB of memory per submission")
+    limits.add_argument("--strict", action="store_true",
+                        help="refuse to run student code where this machine cannot confine it in full "
+                             "(default: grade with what can be applied, and say what could not)")
+
+    batch = commands.add_parser("grade", parents=[limits], help="grade a folder of submissions",
+                                description="Grade every notebook (or folder holding one) in SUBMISSIONS. Writes "
+                                            "grades.csv, grades.json, index.html and feedback/ into RESULTS.")
     batch.add_argument("submissions", metavar="SUBMISSIONS")
     batch.add_argument("--source", required=True, metavar="NOTEBOOK", help="the instructor's source notebook")
     batch.add_argument("-o", "--output", required=True, metavar="RESULTS", help="folder for the results")
     batch.add_argument("--extra-tests", metavar="DIR", help="private hidden tests: DIR/<question_id>/*.py")
     batch.add_argument("--workers", type=int, default=os.cpu_count(), help="parallel submissions (default: cores)")
-    batch.add_argument("--cell-timeout", type=float, default=Limits.cell_timeout, help="seconds per cell or call")
-    batch.add_argument("--timeout", type=float, default=Limits.total_timeout, help="seconds per submission")
-    batch.add_argument("--memory", type=int, default=Limits.memory_mb, help="MB of memory per submission")
     batch.add_argument("--gradescope", action="store_true", help="also write gradescope/<student>.json")
+
+    zipped = commands.add_parser("gradescope-autograder", parents=[limits], help="write Gradescope's autograder zip",
+                                 description="Write the zip to upload as a Gradescope programming assignment's "
+                                             "autograder: setup.sh installs this kit, run_autograder grades "
+                                             "/autograder/submission into /autograder/results/results.json.")
+    zipped.add_argument("source", metavar="NOTEBOOK", help="the instructor's source notebook")
+    zipped.add_argument("-o", "--output", required=True, metavar="ZIP", help="the zip to write")
+
+    inside = commands.add_parser("gradescope-run", parents=[limits], help="(run_autograder) grade one submission",
+                                 description="What run_autograder calls inside Gradescope's container.")
+    inside.add_argument("source", metavar="NOTEBOOK", help="the instructor's source notebook")
+    inside.add_argument("--root", default="/autograder", help="Gradescope's folder (default /autograder)")
 
     args = parser.parse_args(argv)
     try:
-        return {"validate": _validate, "release": _release, "grade": _grade}[args.command](args)
-    except notebook.NotebookError as error:
+        return {"validate": _validate, "release": _release, "grade": _grade, "gradescope-autograder": _zip,
+                "gradescope-run": _gradescope_run}[args.command](args)
+    except (notebook.NotebookError, OSError) as error:  # bad input, a missing file: one line, no traceback
         print(f"error: {error}", file=sys.stderr)
         return 2
 
@@ -55,7 +74,8 @@ def main(argv=None):
 def _validate(args):
     failed = False
     for path in args.notebooks:
-        found = notebook.problems(notebook.read_source(path))
+        source = notebook.read_source(path)
+        found = notebook.problems(source) + notebook.data_file_problems(source, path)
         for problem in found:
             print(f"{path}: {problem}")
         if not found:
@@ -76,7 +96,7 @@ def _grade(args):
             raise notebook.NotebookError(f"{what} {path} does not exist")
     if not os.path.isdir(args.submissions):
         raise notebook.NotebookError(f"{args.submissions} is not a folder")
-    limits = Limits(cell_timeout=args.cell_timeout, total_timeout=args.timeout, memory_mb=args.memory)
+    limits = _limits(args)
     results = grade.grade_submissions(args.source, args.submissions, limits, args.workers, args.extra_tests)
     unwritten = feedback.write_reports(results, args.output, args.gradescope)
     for result in results:
@@ -84,6 +104,23 @@ def _grade(args):
     print(f"graded {len(results)} submissions into {args.output}; the class at a glance: "
           f"{os.path.join(args.output, 'index.html')}")
     return 1 if unwritten else 0
+
+
+def _limits(args):
+    return Limits(cell_timeout=args.cell_timeout, total_timeout=args.timeout, memory_mb=args.memory,
+                  strict=args.strict)
+
+
+def _zip(args):
+    names = gradescope.autograder_zip(args.source, args.output, _limits(args))
+    print(f"{args.output}: {len(names)} files; upload it as the assignment's autograder (docs/grader.md)")
+    return 0
+
+
+def _gradescope_run(args):
+    results = gradescope.run(args.source, args.root, _limits(args))
+    print(f"score {results['score']:g} in {results['execution_time']:g} s")
+    return 0
 
 
 def _printable(text):

@@ -28,6 +28,10 @@ class Assignment:
         self.filename = os.path.basename(source_path)
         self.folder = os.path.basename(os.path.dirname(os.path.abspath(source_path)))  # nbgrader's assignment
         self.notebook = nb.read_source(source_path)
+        # Tests open the lesson's data files by name: they run in the source's folder, the
+        # student's code in its own folder holding read-only copies (nbgrader runs both there).
+        self.source_folder = os.path.dirname(os.path.abspath(source_path))
+        self.data_files = nb.data_files(self.notebook, source_path)
         self.questions = nb.questions(self.notebook)
         if extra_tests:
             self.questions = _add_extra_tests(self.questions, extra_tests)

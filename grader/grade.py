@@ -11,6 +11,7 @@ one submission's failure costs only its own row.
 """
 
 import builtins
+import contextlib
 import os
 import random
 import sys
@@ -82,6 +83,17 @@ def _filename(test):
     return f"<test {test.id}>"
 
 
+@contextlib.contextmanager
+def _working_directory(folder):
+    """Run a test in the source notebook's folder, where its data files are (one test at a time)."""
+    previous = os.getcwd()
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+
+
 class _Grading:
     """The state of grading one submission."""
 
@@ -114,7 +126,7 @@ class _Grading:
     def run(self, student):
         status, message, log = "ok", "", ""
         try:
-            with Sandbox(self.limits, self.assignment.read_paths) as box:
+            with Sandbox(self.limits, self.assignment.read_paths, self.assignment.data_files) as box:
                 self._run_steps(box)
                 message = box.note or ""  # e.g. a limit this machine could not apply
                 if box.dead and box.dead.status in ("timeout", "memory"):
@@ -171,7 +183,7 @@ class _Grading:
         try:
             proxy.ask(box, "seed", seed=seed)
             globals_ = self.assignment.scope.build(box)
-            with hidden:
+            with hidden, _working_directory(self.assignment.source_folder):
                 value = nb.run_test_code(test.code, _filename(test), globals_)
                 status, points, message = nb.test_points(value, test.points)
         except BaseException as error:  # noqa: B036 - a test may raise anything; KeyboardInterrupt re-raised

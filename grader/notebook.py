@@ -31,6 +31,7 @@ import math
 import numbers
 import os
 import re
+import shutil
 import stat
 import tokenize
 import traceback
@@ -45,6 +46,7 @@ AUTOTEST = re.compile(r"^\s*###\s*(HASHED\s+)?AUTOTEST\b")  # nbgrader's generat
 SCHEMA_VERSION = 3  # nbgrader's cell-metadata schema; older ones are upgraded as nbgrader does
 HINT_PREFIX = "# HINT:"
 MAX_NOTEBOOK_BYTES = 64 * 2**20  # a submission is read into memory and parsed by the grader
+MAX_DATA_BYTES = 64 * 2**20  # files a lesson ships with, copied into every student's folder
 SETUP_ID = "grader-setup"  # the id of a release's first cell, which defines check()
 NOT_IMPLEMENTED = "not implemented yet (your code raises NotImplementedError): write your code first"
 
@@ -246,6 +248,66 @@ def upgrade_metadata(notebook):
 def read_source(path):
     """A source notebook, its nbgrader metadata upgraded to the current schema."""
     return upgrade_metadata(read_notebook(path))
+
+
+def data_files(notebook, source_path):
+    """The files a lesson ships with: ``metadata.grader.files``, paths relative to the source's folder.
+
+    ``{"grader": {"files": ["words.txt", "data/"]}}`` (a folder stands for every file in it).
+    They travel with the release, and grading copies them into the student
+    process's folder, so code that opens them by name works as it did next to
+    the notebook. Returns ``{relative path: absolute path}``; raises
+    NotebookError saying what is wrong with the declaration.
+    """
+    files, found = _data_files(notebook, source_path)
+    if found:
+        raise NotebookError("; ".join(found))
+    return files
+
+
+def data_file_problems(notebook, source_path):
+    return _data_files(notebook, source_path)[1]
+
+
+def _data_files(notebook, source_path):
+    declared = notebook.get("metadata", {}).get("grader", {}).get("files", [])
+    if not isinstance(declared, list) or not all(isinstance(p, str) and p.strip() for p in declared):
+        return {}, ["metadata grader.files must be a list of paths relative to the notebook's folder"]
+    folder = os.path.dirname(os.path.abspath(source_path))
+    files, found = {}, []
+    for entry in declared:
+        relative = os.path.normpath(entry)
+        where = os.path.join(folder, relative)
+        if os.path.isabs(entry) or relative == ".." or relative.startswith(".." + os.sep):
+            found.append(f"data file {entry!r} is not inside the notebook's folder")
+        elif os.path.islink(where) or not (os.path.isfile(where) or os.path.isdir(where)):
+            found.append(f"data file {entry!r} is not a file or folder next to the notebook (links are not followed)")
+        else:
+            for name in _walk(where) if os.path.isdir(where) else [where]:
+                files[os.path.relpath(name, folder)] = name
+    sources = [name for name in files if name.endswith(".ipynb")]
+    if sources:
+        found.append(f"data files cannot be notebooks (a source would reach the students): {sources[0]}")
+    if sum(os.path.getsize(p) for p in files.values()) > MAX_DATA_BYTES:
+        found.append(f"data files exceed {MAX_DATA_BYTES // 2**20} MiB in all")
+    return files, found
+
+
+def _walk(folder):
+    for root, dirs, names in os.walk(folder):  # links to folders are not followed
+        dirs.sort()
+        yield from (os.path.join(root, n) for n in sorted(names) if not os.path.islink(os.path.join(root, n)))
+
+
+def copy_read_only(files, folder):
+    """Copy ``{relative path: source}`` into ``folder``, each copy read-only."""
+    for relative, source in files.items():
+        destination = os.path.join(folder, relative)
+        os.makedirs(os.path.dirname(destination), exist_ok=True)
+        if os.path.exists(destination):
+            os.chmod(destination, 0o644)  # an earlier release's read-only copy
+        shutil.copyfile(source, destination)
+        os.chmod(destination, 0o444)
 
 
 def write_notebook(notebook):

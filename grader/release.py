@@ -28,13 +28,17 @@ def release_notebook(source_path):
 
 
 def release(source_path, output_dir):
-    """Write the release into ``output_dir`` under the source's file name; return its path."""
+    """Write the release into ``output_dir`` under the source's file name, with the lesson's
+    data files (:func:`grader.notebook.data_files`) beside it, read-only; return its path."""
     text = release_notebook(source_path)
+    files = nb.data_files(nb.read_source(source_path), source_path)
     os.makedirs(output_dir, exist_ok=True)
     target = os.path.join(output_dir, os.path.basename(source_path))
     with open(target, "w", encoding="utf-8", newline="\n") as file:
         file.write(text)
+    nb.copy_read_only(files, output_dir)
     return target
+
 
 
 def _release_cell(cell):

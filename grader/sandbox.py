@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass
 
 from . import seccomp, wire
+from .notebook import copy_read_only
 
 GRADER_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SYSTEM_READ_PATHS = ["/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/proc", "/sys", "/opt"]
@@ -45,6 +46,10 @@ class Limits:
     max_processes: int = 256        # processes and threads (MindSpore starts dozens)
     max_output_kb: int = 64         # stdout/stderr kept for the instructor
     disk_mb: int = 1024             # files in the scratch folder (on a tmpfs /tmp they are memory)
+    # Where this machine cannot confine the process in full (no user or network namespace,
+    # no Landlock, no system-call filter), strict refuses to run student code at all; the
+    # default runs it with what could be applied and says what could not (docs/grader.md).
+    strict: bool = False
 
 
 class SandboxError(Exception):
@@ -64,9 +69,12 @@ class RemoteError(Exception):
 
 
 class Sandbox:
-    def __init__(self, limits=Limits(), read_paths=()):
+    def __init__(self, limits=Limits(), read_paths=(), files=None):
+        """Start the student process; ``files`` ({relative path: source}) are copied, read-only,
+        into its folder first: the data files a lesson ships with."""
         self.limits = limits
         self.scratch = tempfile.mkdtemp(prefix="grader-scratch-")
+        copy_read_only(files or {}, self.scratch)
         self.deadline = time.monotonic() + limits.total_timeout
         self.dead = None  # SandboxError once the process is gone
         self.output = bytearray()
@@ -87,6 +95,10 @@ class Sandbox:
         self.drainer.start()
         note = self.request("init", config=self._config(read_paths))[0]  # before any student code ran
         self.note = note[:500] if type(note) is str else ""
+        if self.note and limits.strict:
+            self.close()
+            raise SandboxError("refused", f"not graded: strict confinement, and this machine could not apply "
+                                          f"all of it ({self.note})")
         own = _namespace_of(self.process.pid)
         self.user_namespace = own if own != _namespace_of(os.getpid()) else None
         threading.Thread(target=self._watch, daemon=True).start()

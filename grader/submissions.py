@@ -53,11 +53,12 @@ def _entry(path, entry, notebook_filename, assignment_folder):
     if stat.S_ISREG(mode):
         return Submission(student, path)
     if stat.S_ISDIR(mode):
-        return _in_folder(student, path, notebook_filename, assignment_folder)
+        return find_in_folder(student, path, notebook_filename, assignment_folder)
     return Submission(student, problem="is not a regular file or a folder")
 
 
-def _in_folder(student, path, notebook_filename, assignment_folder):
+def find_in_folder(student, path, notebook_filename, assignment_folder=None):
+    """The :class:`Submission` of ``student`` whose files are in the folder ``path``."""
     notebooks, links, seen, folders = [], [], 0, [path]
     while folders:
         folder = folders.pop()

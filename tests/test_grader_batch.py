@@ -291,3 +291,75 @@ def test_nbgrader_layout_takes_the_assignments_folder_never_a_guess(tmp_path, le
     assert (results["ann"].score, results["ann"].status) == (8, "ok")
     assert results["bob"].status == "invalid"
     assert results["bob"].message == "several notebooks named demo.ipynb (new/demo.ipynb, old/demo.ipynb): keep one"
+
+
+def test_strict_confinement_refuses_where_the_machine_cannot_confine(tmp_path, lesson, monkeypatch):
+    from grader.sandbox import Sandbox
+
+    config = Sandbox._config
+    monkeypatch.setattr(Sandbox, "_config", lambda self, paths: dict(config(self, paths), seccomp=None,
+                                                                      seccomp_note="no libseccomp here"))
+    source = lesson[0]
+    relaxed = grade_notebook(source, source, LIMITS)
+    assert (relaxed.score, relaxed.status) == (8, "ok") and "system calls not filtered" in relaxed.message
+    strict = grade_notebook(source, source, Limits(**{**LIMITS.__dict__, "strict": True}))
+    assert (strict.score, strict.status) == (0, "refused")
+    assert strict.message.startswith("not graded: strict confinement") and "system calls not filtered" in strict.message
+
+
+def test_data_files_travel_with_the_release_and_into_grading(tmp_path):
+    """metadata.grader.files: shipped with the release, read by the student's code and by the tests."""
+    lesson = tmp_path / "lesson"
+    (lesson / "data").mkdir(parents=True)
+    (lesson / "data" / "words.txt").write_text("apple\nbanana\ncherry\n")
+    cells = [demo.code_cell("WORDS = open('data/words.txt').read().split()\n", grade_id="load", locked=True,
+                            solution=False, grade=False),
+             demo.solution("q_count", "def count():\n    ### BEGIN SOLUTION\n    return len(WORDS)\n    ### END SOLUTION\n"),
+             demo.test("t_count", "assert count() == len(open('data/words.txt').read().split())\n", 2)]
+    notebook = demo.notebook(cells)
+    notebook["metadata"]["grader"] = {"files": ["data/"]}
+    source = demo.write(lesson / "count.ipynb", notebook)
+    released = tmp_path / "release"
+    assert subprocess.run([sys.executable, "-m", "grader", "release", source, "-o", str(released)],
+                          capture_output=True).returncode == 0
+    copy = released / "data" / "words.txt"
+    assert copy.read_text() == "apple\nbanana\ncherry\n" and copy.stat().st_mode & 0o777 == 0o444
+    result = grade_notebook(source, source, LIMITS)
+    assert (result.score, result.status) == (2, "ok"), result
+    for bad, message in [(["../secret.txt"], "not inside the notebook's folder"),
+                         (["missing.txt"], "not a file or folder"), (["count.ipynb"], "cannot be notebooks")]:
+        notebook["metadata"]["grader"] = {"files": bad}
+        demo.write(lesson / "bad.ipynb", notebook)
+        run = subprocess.run([sys.executable, "-m", "grader", "validate", str(lesson / "bad.ipynb")],
+                             capture_output=True, text=True)
+        assert run.returncode == 1 and message in run.stdout, run.stdout
+
+
+def test_the_gradescope_autograder_zip_grades_a_fake_autograder_tree(tmp_path, lesson):
+    """Unzipped as Gradescope does (/autograder/source), run_autograder writes results/results.json."""
+    import zipfile
+
+    archive = tmp_path / "autograder.zip"
+    run = subprocess.run([sys.executable, "-m", "grader", "gradescope-autograder", lesson[0], "-o", str(archive),
+                          "--cell-timeout", "5"], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    root = tmp_path / "autograder"
+    with zipfile.ZipFile(archive) as opened:
+        names = opened.namelist()
+        opened.extractall(root / "source")
+    assert {"setup.sh", "run_autograder", "source/demo.ipynb", "project/pyproject.toml",
+            "project/grader/grade.py"} <= set(names)
+    assert not any(name.startswith(("project/tests/", "project/notebooks/")) for name in names)
+    environment = dict(os.environ, AUTOGRADER_ROOT=str(root), AUTOGRADER_PYTHON=sys.executable, GLOG_v="3")
+    for notebook, score in [("solution", 8), ("partial", 4), (None, 0)]:
+        shutil.rmtree(root / "submission", ignore_errors=True)
+        (root / "submission").mkdir()
+        if notebook:
+            shutil.copy(lesson[1] / f"{notebook}.ipynb", root / "submission" / "demo.ipynb")
+        done = subprocess.run(["bash", str(root / "source" / "run_autograder")], env=environment,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        results = json.loads((root / "results" / "results.json").read_text())
+        assert results["score"] == score and results["execution_time"] >= 0
+        assert (len(results["tests"]) == 5) if notebook else "Upload your notebook demo.ipynb" in results["output"]
+    assert demo.SECRET not in (root / "results" / "results.json").read_text()

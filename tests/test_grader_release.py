@@ -83,8 +83,11 @@ def test_cli_reports_bad_input_in_one_line(tmp_path, content):
 
 def test_cli_help_lists_commands():
     run = cli("--help")
-    assert run.returncode == 0 and all(word in run.stdout for word in ("validate", "release", "grade"))
-    assert "--extra-tests" in cli("grade", "--help").stdout
+    assert run.returncode == 0 and all(word in run.stdout for word in ("validate", "release", "grade",
+                                                                        "gradescope-autograder"))
+    assert all(option in cli("grade", "--help").stdout for option in ("--extra-tests", "--strict"))
+    missing = cli("gradescope-autograder", "nope.ipynb", "-o", "x.zip")
+    assert missing.returncode == 2 and missing.stderr == "error: cannot read nope.ipynb: No such file or directory\n"
 
 
 def test_release_strips_solutions_and_hidden_tests(source):
