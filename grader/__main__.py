@@ -44,7 +44,8 @@ def main(argv=None):
                                 description="Grade every notebook (or folder holding one) in SUBMISSIONS. Writes "
                                             "grades.csv, grades.json, index.html and feedback/ into RESULTS.")
     batch.add_argument("submissions", metavar="SUBMISSIONS")
-    batch.add_argument("--source", required=True, metavar="NOTEBOOK", help="the instructor's source notebook")
+    batch.add_argument("--source", required=True, metavar="NOTEBOOK",
+                       help="the instructor's source notebook, or a folder of them (an assignment of several)")
     batch.add_argument("-o", "--output", required=True, metavar="RESULTS", help="folder for the results")
     batch.add_argument("--extra-tests", metavar="DIR", help="private hidden tests: DIR/<question_id>/*.py")
     batch.add_argument("--workers", type=int, default=os.cpu_count(), help="parallel submissions (default: cores)")

@@ -18,6 +18,7 @@ import sys
 import traceback
 import zlib
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 
@@ -266,10 +267,60 @@ def _where(error, test):
 def grade_submissions(source, submissions_dir, limits=Limits(), workers=None, extra_tests=None):
     """Grade every entry of ``submissions_dir``; return results in the order of the entries.
 
-    One submission's failure, whatever it is, costs only that submission's row.
+    ``source`` is a notebook, or a folder of notebooks: an assignment of several
+    (:func:`grade_assignment`). One submission's failure, whatever it is, costs
+    only that submission's row.
     """
+    if os.path.isdir(source):
+        return grade_assignment(source, submissions_dir, limits, workers, extra_tests)
     assignment = Assignment(source, extra_tests)
     jobs = find_submissions(submissions_dir, assignment.filename, assignment.folder)
+    return _grade_jobs(assignment, source, extra_tests, jobs, limits, workers)
+
+
+def grade_assignment(folder, submissions_dir, limits=Limits(), workers=None, extra_tests=None):
+    """Grade an assignment of several notebooks (nbgrader's ``source/ps1/*.ipynb``): one row per student.
+
+    Each student's folder holds the notebooks (``submitted/alice/ps1/problem1.ipynb``);
+    every notebook is graded as on its own, and the row adds them up, its
+    questions named ``<notebook>/<question>``. Extra tests are
+    ``extra_tests/<notebook>/<question>/*.py``.
+    """
+    sources = sorted(os.path.join(folder, name) for name in os.listdir(folder) if name.endswith(".ipynb"))
+    if not sources:
+        raise nb.NotebookError(f"{folder} holds no notebook")
+    name = os.path.basename(os.path.abspath(folder))
+    parts = []  # (notebook name, {student: result})
+    for source in sources:
+        stem = nb.assignment_name(source)
+        extra = os.path.join(extra_tests, stem) if extra_tests and os.path.isdir(os.path.join(extra_tests, stem)) \
+            else None
+        assignment = Assignment(source, extra)
+        jobs = [job if job.path is None or os.path.dirname(os.path.abspath(job.path)) != os.path.abspath(submissions_dir)
+                else Submission(job.student, problem="an assignment of several notebooks needs a folder per student")
+                for job in find_submissions(submissions_dir, assignment.filename, name, exact_name=True)]
+        results = _grade_jobs(assignment, source, extra, jobs, limits, workers)
+        parts.append((stem, {result.student: result for result in results}))
+    students = list(dict.fromkeys(student for _, results in parts for student in results))
+    return [_assignment_row(name, student, [(stem, results[student]) for stem, results in parts])
+            for student in students]
+
+
+def _assignment_row(name, student, parts):
+    """One student's row: every notebook's questions, and the first problem any notebook had."""
+    row = SubmissionResult(student, name, "ok", "")
+    for stem, result in parts:
+        row.questions += [replace(question, id=f"{stem}/{question.id}") for question in result.questions]
+        if result.message:
+            row.message = "; ".join(filter(None, [row.message, f"{stem}: {result.message}"]))
+        if result.status != "ok" and row.status == "ok":
+            row.status = result.status
+        row.log += f"--- {stem} ---\n{result.log}" if result.log else ""
+    return row
+
+
+def _grade_jobs(assignment, source, extra_tests, jobs, limits, workers):
+    """Results of ``jobs`` (one notebook's submissions), in their order, in parallel where it pays."""
     workers = workers or os.cpu_count() or 1
     if workers == 1 or len(jobs) <= 1:
         return [_grade_job(assignment, job, limits) for job in jobs]

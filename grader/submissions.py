@@ -22,10 +22,11 @@ class Submission:
     problem: str = ""     # why there is nothing to grade
 
 
-def find_submissions(directory, notebook_filename, assignment_folder=None):
+def find_submissions(directory, notebook_filename, assignment_folder=None, exact_name=False):
     """A :class:`Submission` for every entry of ``directory`` (hidden entries skipped), sorted.
 
-    Inside a student's folder, a notebook named ``notebook_filename`` is taken;
+    Inside a student's folder, a notebook named ``notebook_filename`` is taken
+    (or, unless ``exact_name``, the folder's only notebook whatever its name);
     when there are several (``ps0/problem1.ipynb`` and ``ps1/problem1.ipynb``),
     the one in a folder named ``assignment_folder``, and never a guess.
     """
@@ -33,7 +34,8 @@ def find_submissions(directory, notebook_filename, assignment_folder=None):
     for entry in sorted(os.listdir(directory)):
         if entry.startswith("."):
             continue
-        found.append((entry, _entry(os.path.join(directory, entry), entry, notebook_filename, assignment_folder)))
+        found.append((entry, _entry(os.path.join(directory, entry), entry, notebook_filename, assignment_folder,
+                                    exact_name)))
     counts = {}
     for _, submission in found:
         counts[submission.student] = counts.get(submission.student, 0) + 1
@@ -42,7 +44,7 @@ def find_submissions(directory, notebook_filename, assignment_folder=None):
             Submission(entry, problem=f"two entries for {submission.student}: keep one") for entry, submission in found]
 
 
-def _entry(path, entry, notebook_filename, assignment_folder):
+def _entry(path, entry, notebook_filename, assignment_folder, exact_name):
     student = entry[:-6] if entry.endswith(".ipynb") else entry
     try:
         mode = os.lstat(path).st_mode
@@ -53,11 +55,11 @@ def _entry(path, entry, notebook_filename, assignment_folder):
     if stat.S_ISREG(mode):
         return Submission(student, path)
     if stat.S_ISDIR(mode):
-        return find_in_folder(student, path, notebook_filename, assignment_folder)
+        return find_in_folder(student, path, notebook_filename, assignment_folder, exact_name)
     return Submission(student, problem="is not a regular file or a folder")
 
 
-def find_in_folder(student, path, notebook_filename, assignment_folder=None):
+def find_in_folder(student, path, notebook_filename, assignment_folder=None, exact_name=False):
     """The :class:`Submission` of ``student`` whose files are in the folder ``path``."""
     notebooks, links, seen, folders = [], [], 0, [path]
     while folders:
@@ -85,8 +87,10 @@ def find_in_folder(student, path, notebook_filename, assignment_folder=None):
     if len(named) > 1:
         where = ", ".join(os.path.relpath(p, path) for p in named[:3])
         return Submission(student, problem=f"several notebooks named {notebook_filename} ({where}): keep one")
-    if named or len(notebooks) == 1:
+    if named or (len(notebooks) == 1 and not exact_name):
         return Submission(student, (named or notebooks)[0])
+    if notebooks and exact_name:
+        return Submission(student, problem=f"no notebook named {notebook_filename}")
     if notebooks:
         return Submission(student, problem=f"several notebooks and none named {notebook_filename}")
     if links:

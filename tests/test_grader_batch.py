@@ -363,3 +363,32 @@ def test_the_gradescope_autograder_zip_grades_a_fake_autograder_tree(tmp_path, l
         assert results["score"] == score and results["execution_time"] >= 0
         assert (len(results["tests"]) == 5) if notebook else "Upload your notebook demo.ipynb" in results["output"]
     assert demo.SECRET not in (root / "results" / "results.json").read_text()
+
+
+def test_an_assignment_of_several_notebooks_is_one_row_per_student(tmp_path, lesson):
+    """--source source/ps1/ (nbgrader's layout): every notebook graded, the row adds them up."""
+    ps1 = tmp_path / "source" / "ps1"
+    ps1.mkdir(parents=True)
+    shutil.copy(lesson[0], ps1 / "problem1.ipynb")
+    square = [demo.solution("q_square", demo.SQUARE), demo.test("t_square", "assert square(3) == 9\n", 2)]
+    demo.write(ps1 / "problem2.ipynb", demo.notebook(square))
+    subs = tmp_path / "submitted"
+    solved = {"problem1": demo.notebook(demo.demo_cells()), "problem2": demo.notebook(square)}
+    for student, notebooks in [("ann", solved), ("cy", solved), ("bob", {"problem1": demo.notebook(
+            demo.demo_cells(softmax="def softmax(x):\n    return x\n"))})]:
+        (subs / student / "ps1").mkdir(parents=True)
+        for notebook, content in notebooks.items():
+            demo.write(subs / student / "ps1" / f"{notebook}.ipynb", content)
+    (subs / "cy" / "ps0").mkdir()  # an older assignment's notebook of the same name is not taken
+    shutil.copy(lesson[1] / "released.ipynb", subs / "cy" / "ps0" / "problem1.ipynb")
+    (subs / "dee.ipynb").write_text(release_notebook(lesson[0]), encoding="utf-8")
+    rows = {r.student: r for r in grade_submissions(str(ps1), subs, LIMITS, workers=1)}
+    assert {s: (r.score, r.max_score, r.status) for s, r in rows.items()} == {
+        "ann": (10, 10, "ok"), "bob": (4, 10, "invalid"), "cy": (10, 10, "ok"), "dee": (0, 10, "invalid")}
+    assert rows["bob"].message == "problem2: no notebook named problem2.ipynb"
+    assert "needs a folder per student" in rows["dee"].message
+    assert [q.id for q in rows["ann"].questions] == ["problem1/q_square", "problem1/q_softmax", "problem1/q_counter",
+                                                     "problem2/q_square"]
+    out = tmp_path / "results"
+    write_reports(list(rows.values()), out)
+    assert (out / "grades.csv").read_text().splitlines()[0].startswith("student,problem1/q_square,")
