@@ -518,6 +518,8 @@ def problems(notebook):
         found.append(f"question {open_question!r} has no test cell")
     if not seen:
         found.append("no graded cells: mark solution and test cells with nbgrader metadata")
+    elif not any(is_solution(cell) for cell in notebook["cells"]):
+        found.append("no questions: nothing to grade without a solution cell and its test cells")
     return found
 
 
