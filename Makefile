@@ -23,7 +23,12 @@ $(INSTALLED): pyproject.toml
 demo: $(INSTALLED)
 	$(PY) -m minigpt speedrun
 
-test: $(INSTALLED)
+# The browser tests' extra (Playwright); they skip, saying so, where Chromium is missing.
+$(VENV)/.browser: $(INSTALLED)
+	$(PY) -m pip install --quiet -e '.[browser]'
+	touch $@
+
+test: $(VENV)/.browser
 	$(PY) -m pytest
 
 test-fast: $(INSTALLED)

@@ -12,6 +12,7 @@ one submission's failure costs only its own row.
 
 import builtins
 import contextlib
+import io
 import os
 import random
 import sys
@@ -106,6 +107,7 @@ class _Grading:
         self.notes = {q.id: [] for q in assignment.questions}
         self.skipped = []    # cells not run, for the submission's message
         self.tainted = False  # a hidden test has run: the student process may hold hidden data
+        self.test_output = ""  # what the tests printed, for the instructor's log
         solutions = {nb.grade_id(c) for _, c in cells if nb.is_solution(c)}
         self.missing = {q.id for q in assignment.questions if q.id not in solutions}
         self.violations = {q.id: found for q in assignment.questions if q.forbidden
@@ -135,6 +137,7 @@ class _Grading:
                 elif box.dead:
                     status, message = "crashed", str(box.dead)
             log = box.output.decode("utf-8", "backslashreplace")
+            log += self.test_output[:self.limits.max_output_kb * 1024]
         except SandboxError as error:  # the process failed to start or died at once
             status, message = ("crashed" if error.status == "error" else error.status), str(error)
             self._stop_all(error)
@@ -181,10 +184,12 @@ class _Grading:
         random.seed(seed)
         numpy.random.seed(seed)
         hidden = _HiddenLines(test)
+        printed = io.StringIO()  # what a test prints is the instructor's: the log, never the terminal
         try:
             proxy.ask(box, "seed", seed=seed)
             globals_ = self.assignment.scope.build(box)
-            with hidden, _working_directory(self.assignment.source_folder):
+            with hidden, _working_directory(self.assignment.source_folder), \
+                    contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
                 value = nb.run_test_code(test.code, _filename(test), globals_)
                 status, points, message = nb.test_points(value, test.points)
         except BaseException as error:  # noqa: B036 - a test may raise anything; KeyboardInterrupt re-raised
@@ -193,6 +198,7 @@ class _Grading:
             return self._failure(test, error, hidden.ran)
         finally:
             self.tainted = self.tainted or hidden.ran
+            self.test_output += f"--- test {test.id} printed ---\n{printed.getvalue()}" if printed.getvalue() else ""
         if status == "error" and hidden.ran:  # the value may come from a hidden case
             message = "a hidden test ended with error"
         return test_result(test, status, message, test.hints if status != "pass" else (), points)

@@ -32,7 +32,7 @@ pytestmark = pytest.mark.slow
 def browser():
     if CHROMIUM is None:
         pytest.skip("no Chromium: apt-get install chromium (as .ci/run does) to run the browser tests")
-    playwright = pytest.importorskip("playwright.sync_api", reason="Playwright missing: pip install -e .")
+    playwright = pytest.importorskip("playwright.sync_api", reason="no Playwright: pip install -e '.[browser]' (make test does)")
     with playwright.sync_playwright() as driver:
         # --no-sandbox: CI runs as root, where Chromium's own sandbox cannot start.
         launched = driver.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])

@@ -392,3 +392,12 @@ def test_an_assignment_of_several_notebooks_is_one_row_per_student(tmp_path, les
     out = tmp_path / "results"
     write_reports(list(rows.values()), out)
     assert (out / "grades.csv").read_text().splitlines()[0].startswith("student,problem1/q_square,")
+
+
+def test_what_a_test_prints_goes_to_the_instructors_log_not_the_terminal(tmp_path, capfd):
+    cells = [demo.solution("q_square", demo.SQUARE),
+             demo.test("t_square", "print('checking square')\nassert square(3) == 9\n", 1)]
+    source = demo.write(tmp_path / "printing.ipynb", demo.notebook(cells))
+    result = grade_notebook(source, source, LIMITS)
+    assert result.score == 1 and "--- test t_square printed ---\nchecking square\n" in result.log
+    assert "checking square" not in capfd.readouterr().out
