@@ -270,15 +270,15 @@ def data_file_problems(notebook, source_path):
 
 
 def _data_files(notebook, source_path):
-    declared = notebook.get("metadata", {}).get("grader", {}).get("files", [])
+    declared = _metadata(notebook, "grader").get("files", [])
     if not isinstance(declared, list) or not all(isinstance(p, str) and p.strip() for p in declared):
         return {}, ["metadata grader.files must be a list of paths relative to the notebook's folder"]
     folder = os.path.dirname(os.path.abspath(source_path))
     files, found = {}, []
     for entry in declared:
-        relative = os.path.normpath(entry)
-        where = os.path.join(folder, relative)
-        if os.path.isabs(entry) or relative == ".." or relative.startswith(".." + os.sep):
+        where = os.path.join(folder, os.path.normpath(entry))
+        real = os.path.realpath(os.path.dirname(where))  # a linked folder on the way may lead out
+        if os.path.isabs(entry) or os.path.commonpath([real, os.path.realpath(folder)]) != os.path.realpath(folder):
             found.append(f"data file {entry!r} is not inside the notebook's folder")
         elif os.path.islink(where) or not (os.path.isfile(where) or os.path.isdir(where)):
             found.append(f"data file {entry!r} is not a file or folder next to the notebook (links are not followed)")

@@ -35,3 +35,22 @@ def tiny_config(tiny_data):
 
     tokenizer, _ = tiny_data
     return GPTConfig(vocab_size=tokenizer.vocab_size, block_size=16, n_layer=2, n_head=2, n_embd=32)
+
+
+@pytest.fixture(scope="session")
+def random_chat_session():
+    """A factory of ChatSessions on a 1-layer random model: for tests of the session and its faces,
+    where what the model says does not matter."""
+    def make(alphabet="abcdefghijklmnopqrstuvwxyz ?.", block_size=64, **options):
+        from minigpt.device import seed_everything
+        from minigpt.model import GPT, GPTConfig
+        from minigpt.session import ChatSession
+        from minigpt.tokenizer import CharTokenizer
+
+        tokenizer = CharTokenizer.train(alphabet)
+        seed_everything(0)
+        model = GPT(GPTConfig(vocab_size=tokenizer.vocab_size, block_size=block_size, n_layer=1, n_head=2,
+                              n_embd=16, positions="rotary"))
+        return ChatSession(model, tokenizer, **options)
+
+    return make

@@ -155,19 +155,11 @@ def test_a_student_answers_and_checks_in_jupyterlab(page, jupyterlab):
 
 
 @pytest.fixture(scope="module")
-def chat_page():
+def chat_page(random_chat_session):
     """`python -m minigpt serve` on a small random model (the page, not the model, is under test)."""
-    from minigpt.device import seed_everything
-    from minigpt.model import GPT, GPTConfig
     from minigpt.serve import serve
-    from minigpt.session import ChatSession
-    from minigpt.tokenizer import CharTokenizer
 
-    tokenizer = CharTokenizer.train("abcdefghijklmnopqrstuvwxyz ?.,!")
-    seed_everything(0)
-    model = GPT(GPTConfig(vocab_size=tokenizer.vocab_size, block_size=96, n_layer=1, n_head=2, n_embd=16,
-                          positions="rotary"))
-    session = ChatSession(model, tokenizer, temperature=1.0, max_new_tokens=12, seed=0)
+    session = random_chat_session("abcdefghijklmnopqrstuvwxyz ?.,!", 96, temperature=1.0, max_new_tokens=12, seed=0)
     port = free_port()
     app = serve(session, "MiniGPT", "a note for the user", port=port, block=False)
     yield session, f"http://127.0.0.1:{port}"

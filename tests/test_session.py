@@ -3,19 +3,12 @@
 import pytest
 
 from minigpt.chat import render_prompt
-from minigpt.device import seed_everything
-from minigpt.model import GPT, GPTConfig
 from minigpt.session import ChatSession
-from minigpt.tokenizer import CharTokenizer
 
 
 @pytest.fixture(scope="module")
-def session():
-    tokenizer = CharTokenizer.train("abcdefghijklmnopqrstuvwxyz ?.")
-    seed_everything(0)
-    model = GPT(GPTConfig(vocab_size=tokenizer.vocab_size, block_size=64, n_layer=1, n_head=2, n_embd=16,
-                          positions="rotary"))
-    return ChatSession(model, tokenizer, max_new_tokens=20)
+def session(random_chat_session):
+    return random_chat_session(max_new_tokens=20)
 
 
 def test_long_conversations_drop_the_oldest_turns_and_keep_room_for_the_answer(session):
