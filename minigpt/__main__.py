@@ -246,36 +246,35 @@ def cmd_sample(args):
                  args.seed, use_cache=not args.no_cache)
 
 
-def not_chat_tuned(checkpoint):
-    return (f"{checkpoint} was pretrained on text only, never chat-tuned, so it continues text instead of "
-            f"answering; a chat model comes from `python -m minigpt sft`")
-
-
-def cmd_serve(args):
+def chat_session(args):
+    """The model, a ChatSession on it with the command's options, and a note if it was never chat-tuned."""
     from minigpt.checkpoint import is_chat_tuned, load_checkpoint
-    from minigpt.serve import serve
     from minigpt.session import ChatSession
 
     check_sampling_options(args)
     model, tokenizer, _ = load_checkpoint(args.checkpoint)
     session = ChatSession(model, tokenizer, system=args.system, temperature=args.temperature, top_k=args.top_k,
                           top_p=args.top_p, max_new_tokens=args.max_new_tokens, seed=args.seed)
-    note = not_chat_tuned(args.checkpoint) if is_chat_tuned(args.checkpoint) is False else ""
+    note = (f"{args.checkpoint} was pretrained on text only, never chat-tuned, so it continues text instead of "
+            f"answering; a chat model comes from `python -m minigpt sft`") if is_chat_tuned(args.checkpoint) is False \
+        else ""
+    return model, session, note
+
+
+def cmd_serve(args):
+    from minigpt.serve import serve
+
+    _, session, note = chat_session(args)
     print(f"chat page for {args.checkpoint}: http://127.0.0.1:{args.port} (Ctrl-C stops it)", flush=True)
     serve(session, f"MiniGPT: {args.checkpoint}", note, port=args.port)
 
 
 def cmd_chat(args):
-    from minigpt.checkpoint import is_chat_tuned, load_checkpoint
     from minigpt.generate import check_sampling
-    from minigpt.session import ChatSession
 
-    check_sampling_options(args)
-    model, tokenizer, _ = load_checkpoint(args.checkpoint)
-    if is_chat_tuned(args.checkpoint) is False:
-        print(f"note: {not_chat_tuned(args.checkpoint)}")
-    session = ChatSession(model, tokenizer, system=args.system, temperature=args.temperature, top_k=args.top_k,
-                          top_p=args.top_p, max_new_tokens=args.max_new_tokens, seed=args.seed)
+    model, session, note = chat_session(args)
+    if note:
+        print(f"note: {note}")
     print(f"chatting with {args.checkpoint} ({model.num_parameters():,} parameters)")
     print(CHAT_HELP)
     while True:
