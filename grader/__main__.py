@@ -1,4 +1,4 @@
-"""Command line: ``python -m grader validate|release|grade``.
+"""Command line: ``python -m grader validate|release|grade|merge-manual|gradescope-autograder``.
 
 Errors in the input are reported as one line on stderr with exit status 2;
 no traceback is shown for a bad notebook or folder.
@@ -8,13 +8,15 @@ import argparse
 import os
 import sys
 
-from . import feedback, grade, gradescope, notebook, release
+from . import feedback, grade, gradescope, manual, notebook, release
+from .results import PENDING
 from .sandbox import Limits
 
 EXAMPLES = """examples:
   python -m grader validate notebooks/03_attention.ipynb
   python -m grader release notebooks/03_attention.ipynb -o assignments/
   python -m grader grade --source notebooks/03_attention.ipynb submitted/ -o results/
+  python -m grader merge-manual results/manual.csv results/
   python -m grader gradescope-autograder notebooks/03_attention.ipynb -o autograder.zip
 """
 
@@ -42,7 +44,9 @@ def main(argv=None):
 
     batch = commands.add_parser("grade", parents=[limits], help="grade a folder of submissions",
                                 description="Grade every notebook (or folder holding one) in SUBMISSIONS. Writes "
-                                            "grades.csv, grades.json, index.html and feedback/ into RESULTS.")
+                                            "grades.csv, grades.json, index.html and feedback/ into RESULTS, "
+                                            "and manual.csv, the review sheet of manually graded questions "
+                                            "(scores already given to unchanged answers are kept).")
     batch.add_argument("submissions", metavar="SUBMISSIONS")
     batch.add_argument("--source", required=True, metavar="NOTEBOOK",
                        help="the instructor's source notebook, or a folder of them (an assignment of several)")
@@ -50,6 +54,14 @@ def main(argv=None):
     batch.add_argument("--extra-tests", metavar="DIR", help="private hidden tests: DIR/<question_id>/*.py")
     batch.add_argument("--workers", type=int, default=os.cpu_count(), help="parallel submissions (default: cores)")
     batch.add_argument("--gradescope", action="store_true", help="also write gradescope/<student>.json")
+
+    merge = commands.add_parser("merge-manual", help="add the scores of a filled-in review sheet to the results",
+                                description="Check every score in SHEET (the manual.csv that grade wrote, "
+                                            "its score column filled in) and rewrite the gradebook, grades.json, "
+                                            "feedback and dashboard in RESULTS with them. A bad score is "
+                                            "reported with its line, and nothing is written.")
+    merge.add_argument("sheet", metavar="SHEET", help="the review sheet with its score column filled in")
+    merge.add_argument("results", metavar="RESULTS", help="the folder grade wrote (grades.json, feedback/, ...)")
 
     zipped = commands.add_parser("gradescope-autograder", parents=[limits], help="write Gradescope's autograder zip",
                                  description="Write the zip to upload as a Gradescope programming assignment's "
@@ -65,9 +77,9 @@ def main(argv=None):
 
     args = parser.parse_args(argv)
     try:
-        return {"validate": _validate, "release": _release, "grade": _grade, "gradescope-autograder": _zip,
-                "gradescope-run": _gradescope_run}[args.command](args)
-    except (notebook.NotebookError, OSError) as error:  # bad input, a missing file: one line, no traceback
+        return {"validate": _validate, "release": _release, "grade": _grade, "merge-manual": _merge,
+                "gradescope-autograder": _zip, "gradescope-run": _gradescope_run}[args.command](args)
+    except (notebook.NotebookError, manual.SheetError, OSError) as error:  # bad input: one line, no traceback
         print(f"error: {error}", file=sys.stderr)
         return 2
 
@@ -99,12 +111,27 @@ def _grade(args):
         raise notebook.NotebookError(f"{args.submissions} is not a folder")
     limits = _limits(args)
     results = grade.grade_submissions(args.source, args.submissions, limits, args.workers, args.extra_tests)
+    kept, lost = manual.carry_over(results, args.output)
     unwritten = feedback.write_reports(results, args.output, args.gradescope)
     for result in results:
         print(f"{_printable(result.student)}: {result.score:g}/{result.max_score:g} {result.status}")
+    pending = sum(q.message.startswith(PENDING) for r in results for q in r.questions if q.manual)
+    if pending or kept or lost:
+        print(f"graded by hand: {kept} scores kept from the earlier review sheet, {pending} answers to grade in "
+              f"{os.path.join(args.output, feedback.MANUAL_SHEET)} (then: python -m grader merge-manual SHEET "
+              f"{args.output})")
+    if lost:
+        print(f"{lost} scores of the earlier sheet were for answers that changed or students no longer graded: "
+              f"that sheet is kept as {os.path.join(args.output, manual.PREVIOUS_SHEET)}")
     print(f"graded {len(results)} submissions into {args.output}; the class at a glance: "
           f"{os.path.join(args.output, 'index.html')}")
     return 1 if unwritten else 0
+
+
+def _merge(args):
+    graded, pending = manual.merge(args.sheet, args.results)
+    print(f"{args.results}: {graded} manually graded answers scored, {pending} still to grade")
+    return 0
 
 
 def _limits(args):

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 
 from . import forbidden, scope
 from . import notebook as nb
-from .results import QuestionResult, SubmissionResult, test_result
+from .results import QuestionResult, SubmissionResult, manual_result, test_result
 from .sandbox import module_paths
 
 MAX_SUBMISSION_CODE = 300_000  # characters of code in one submission: the grader reads all of it
+MAX_ANSWER = 20_000  # characters of one manually graded answer kept for the review sheet
 
 
 class Assignment:
@@ -38,6 +39,9 @@ class Assignment:
         self.cells = {nb.grade_id(c): c for c in self.notebook["cells"] if nb.grade_id(c)}
         self.order = list(self.cells)
         self.tests = {t.id: t for q in self.questions for t in q.tests}
+        self.manual = nb.manual_questions(self.notebook)
+        # Questions as the gradebook lists them: autograded and manual, in notebook order.
+        self.question_order = [gid for gid, c in self.cells.items() if nb.is_solution(c) or nb.is_manual(c)]
         code_cells = [c for c in self.notebook["cells"] if c.get("cell_type") == "code" and not nb.is_test_setup(c)]
         self.scope = scope.TestScope(self.notebook)
         self.test_reads = {q.id: set().union(*(_reads(t.code) for t in q.tests)) for q in self.questions}
@@ -52,7 +56,12 @@ class Assignment:
         questions = [QuestionResult(q.id, 0.0, q.points, message,
                                     [test_result(t, "error", message) for t in q.tests])
                      for q in self.questions]
-        return SubmissionResult(student, self.name, status, message, questions)
+        return SubmissionResult(student, self.name, status, message,
+                                self.ordered(questions + [manual_result(q) for q in self.manual]))
+
+    def ordered(self, results):
+        """Question results in notebook order."""
+        return sorted(results, key=lambda q: self.question_order.index(q.id))
 
 
 def _reads(code):
@@ -89,7 +98,9 @@ def _add_extra_tests(questions, directory):
 
 
 def submission_cells(assignment, path):
-    """``(position, cell)`` of the submission's code cells (position 1-based, as Jupyter counts)."""
+    """``(cells, answers)``: ``(position, cell)`` of the submission's code cells (position 1-based,
+    as Jupyter counts), and ``{grade_id: text}`` of its manually graded answers (text only, cut
+    to MAX_ANSWER characters: a submission's cells may hold anything)."""
     notebook = nb.read_notebook(path, follow_links=False)
     metadata = notebook.get("metadata")
     claimed = metadata.get("grader") if isinstance(metadata, dict) else None
@@ -102,7 +113,13 @@ def submission_cells(assignment, path):
              and c.get("id") != nb.SETUP_ID and not nb.grader_meta(c).get("setup")]
     if sum(len(nb.cell_source(c)) for _, c in cells) > MAX_SUBMISSION_CODE:
         raise nb.NotebookError(f"the notebook's code cells hold more than {MAX_SUBMISSION_CODE:,} characters")
-    return cells
+    wanted = {q.id: q.cell_type for q in assignment.manual if q.kind == "answer"}
+    answers = {}
+    for cell in notebook["cells"]:
+        gid = nb.grade_id(cell)
+        if gid in wanted and gid not in answers and cell.get("cell_type") == wanted[gid]:
+            answers[gid] = nb.cell_source(cell)[:MAX_ANSWER]
+    return cells, answers
 
 
 @dataclass(frozen=True)
@@ -146,7 +163,7 @@ def plan(assignment, cells):
             anchor = gid
     for position, gid in enumerate(assignment.order):
         cell = assignment.cells[gid]
-        if gid in placed or not (nb.is_test(cell) or nb.is_locked(cell)):
+        if gid in placed or not (nb.is_test(cell) or (nb.is_locked(cell) and cell.get("cell_type") == "code")):
             continue
         before = [placed[g] for g in assignment.order[:position] if g in placed]
         where = max(before) + 1 if before else 0

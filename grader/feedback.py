@@ -18,12 +18,16 @@ import shutil
 import sys
 
 from .dashboard import dashboard_html
+from .results import GRADED
 
 MAX_NAME = 80  # characters of a student's name kept in a file name
+MANUAL_SHEET = "manual.csv"  # the review sheet of manually graded questions (grader.manual)
+MANUAL_COLUMNS = ("student", "question", "points", "score", "answer")
 
 
 def write_reports(results, output_dir, gradescope=False):
-    """Write grades.csv, grades.json, index.html (the class dashboard), feedback/ and (optionally) gradescope/.
+    """Write grades.csv, grades.json, index.html (the class dashboard), feedback/, manual.csv (the
+    review sheet, if there are manually graded questions) and (optionally) gradescope/.
 
     Returns the students whose feedback could not be written (each one is
     reported on stderr; nobody else's files are affected).
@@ -32,6 +36,8 @@ def write_reports(results, output_dir, gradescope=False):
     _write(os.path.join(output_dir, "grades.csv"), gradebook_csv(results))
     _write(os.path.join(output_dir, "grades.json"),
            json.dumps([r.to_dict() for r in results], indent=1, ensure_ascii=False) + "\n")
+    if any(q.manual for r in results for q in r.questions):
+        _write(os.path.join(output_dir, MANUAL_SHEET), review_sheet_csv(results))
     folders = ["feedback"] + (["gradescope"] if gradescope else [])
     for folder in folders:  # start clean, so students removed from the batch leave no files
         shutil.rmtree(os.path.join(output_dir, folder), ignore_errors=True)
@@ -80,7 +86,7 @@ def markdown_text(text):
     return re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", " ".join(str(text).split()))
 
 
-def _cell(text):
+def spreadsheet_cell(text):
     """A spreadsheet cell that opens as text: a leading = + - @ would make it a formula."""
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
@@ -96,8 +102,23 @@ def gradebook_csv(results):
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["student"] + questions + ["total", "max", "status", "message"])
     for result in results:
-        writer.writerow([_cell(result.student)] + [_number(q.score) for q in result.questions]
-                        + [_number(result.score), _number(result.max_score), result.status, _cell(result.message)])
+        writer.writerow([spreadsheet_cell(result.student)] + [_number(q.score) for q in result.questions]
+                        + [_number(result.score), _number(result.max_score), result.status,
+                           spreadsheet_cell(result.message)])
+    return buffer.getvalue()
+
+
+def review_sheet_csv(results):
+    """A row per student and manually graded question: the answer, and an empty score for a person
+    to fill in (or the score already given)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(MANUAL_COLUMNS)
+    for result in results:
+        for q in result.questions:
+            if q.manual:
+                writer.writerow([spreadsheet_cell(result.student), spreadsheet_cell(q.id), _number(q.max_score),
+                                 _number(q.score) if q.message == GRADED else "", spreadsheet_cell(q.answer)])
     return buffer.getvalue()
 
 
@@ -157,6 +178,10 @@ def gradescope_results(result):
     """Gradescope's autograder ``results.json`` for one submission."""
     tests = []
     for question in result.questions:
+        if question.manual:
+            tests.append({"name": question.id, "score": question.score, "max_score": question.max_score,
+                          "status": "passed" if question.score == question.max_score else "failed",
+                          "output": question.message, "output_format": "text", "visibility": "visible"})
         for test in question.tests:
             output = "" if not test.visible or test.status == "pass" else test.message
             tests.append({"name": f"{question.id} / {test.id}", "score": test.points,

@@ -28,7 +28,7 @@ import numpy
 from . import forbidden, proxy
 from . import notebook as nb
 from .assignment import Assignment, plan, submission_cells
-from .results import STATUSES, QuestionResult, SubmissionResult, test_result
+from .results import PENDING, STATUSES, QuestionResult, SubmissionResult, manual_result, test_result
 from .sandbox import Limits, Sandbox, SandboxError
 from .submissions import Submission, find_submissions
 
@@ -43,10 +43,21 @@ def grade_notebook(source, submission, limits=Limits(), extra_tests=None, studen
     assignment = source if isinstance(source, Assignment) else Assignment(source, extra_tests)
     student = student or nb.assignment_name(submission)
     try:
-        cells = submission_cells(assignment, submission)
+        cells, answers = submission_cells(assignment, submission)
     except nb.NotebookError as error:
         return assignment.empty_result(student, "invalid", str(error))
-    return _Grading(assignment, cells, limits).run(student)
+    result = _Grading(assignment, cells, limits).run(student)
+    result.questions = assignment.ordered(result.questions + [_manual(q, answers) for q in assignment.manual])
+    return result
+
+
+def _manual(question, answers):
+    """A manually graded question as found in the submission, waiting for a person's score."""
+    if question.kind == "task":
+        return manual_result(question, message=f"{PENDING} (a task: the work is anywhere in the notebook)")
+    if question.id not in answers:
+        return manual_result(question, message=f"{PENDING}; the answer cell {question.id!r} is missing")
+    return manual_result(question, answers[question.id])
 
 
 class _HiddenLines:

@@ -14,6 +14,11 @@ A lesson is an nbgrader-style notebook.  Cell metadata ``nbgrader`` marks
   ``# HINT: ...`` lines shown to a student whose test fails; a test that raises
   scores 0, and one whose last line is a number scores that many points
   (nbgrader's partial credit, :func:`test_points`); ``### AUTOTEST`` is refused;
+* manually graded cells (:class:`ManualQuestion`): an answer a person grades
+  (``"solution": true`` and ``"grade": true``, markdown or code, with
+  ``points``) and a task (``"task": true``, a markdown cell with ``points``:
+  the student's work is anywhere in the notebook).  ``grade`` lists them on a
+  review sheet (:mod:`grader.manual`);
 * locked cells (``"locked": true``): instructor code the student cannot change;
 * test-setup cells (``metadata.grader.test_setup: true``): trusted helpers for
   the tests (reference implementations, weight copying).  They are left out of
@@ -82,6 +87,16 @@ class Test:
 
 
 @dataclass(frozen=True)
+class ManualQuestion:
+    """A cell a person grades: a written answer (``kind`` "answer") or a task (``kind`` "task")."""
+
+    id: str
+    points: float
+    kind: str
+    cell_type: str
+
+
+@dataclass(frozen=True)
 class Question:
     id: str
     forbidden: tuple
@@ -121,7 +136,9 @@ def grade_id(cell):
 
 
 def is_solution(cell):
-    return cell.get("cell_type") == "code" and bool(nbgrader_meta(cell).get("solution"))
+    """An autograded question's answer: a code cell marked solution (and not graded by hand)."""
+    meta = nbgrader_meta(cell)
+    return cell.get("cell_type") == "code" and bool(meta.get("solution")) and not meta.get("grade")
 
 
 def is_test(cell):
@@ -129,12 +146,28 @@ def is_test(cell):
     return cell.get("cell_type") == "code" and bool(meta.get("grade")) and not meta.get("solution")
 
 
+def is_manual_answer(cell):
+    """An answer a person grades (nbgrader's "manually graded answer"): solution and grade both set."""
+    meta = nbgrader_meta(cell)
+    return cell.get("cell_type") in ("code", "markdown") and bool(meta.get("solution")) and bool(meta.get("grade"))
+
+
+def is_task(cell):
+    """nbgrader's "manually graded task": a markdown cell that states work done elsewhere in the notebook."""
+    return cell.get("cell_type") == "markdown" and bool(nbgrader_meta(cell).get("task"))
+
+
+def is_manual(cell):
+    return is_manual_answer(cell) or is_task(cell)
+
+
 def is_test_setup(cell):
     return cell.get("cell_type") == "code" and bool(grader_meta(cell).get("test_setup"))
 
 
 def is_locked(cell):
-    return bool(nbgrader_meta(cell).get("locked")) and not is_solution(cell) and not is_test_setup(cell)
+    return (bool(nbgrader_meta(cell).get("locked")) and not is_solution(cell) and not is_manual_answer(cell)
+            and not is_test_setup(cell))
 
 
 def assignment_name(path):
@@ -463,6 +496,13 @@ def questions(notebook):
     return result
 
 
+def manual_questions(notebook):
+    """The manually graded cells of a valid source notebook, in order."""
+    return [ManualQuestion(nbgrader_meta(cell)["grade_id"], float(nbgrader_meta(cell)["points"]),
+                           "task" if is_task(cell) else "answer", cell["cell_type"])
+            for cell in notebook["cells"] if is_manual(cell)]
+
+
 def problems(notebook):
     """Everything wrong with a source notebook, as messages for its author."""
     found, seen, open_question = [], set(), None
@@ -485,12 +525,16 @@ def problems(notebook):
             found.append(f"{where}: nbgrader schema_version {version!r} is newer than this grader knows ({SCHEMA_VERSION})")
         if any(AUTOTEST.match(line) for line in code.splitlines()):
             found.append(f"{where}: nbgrader's ### AUTOTEST is not supported: write the asserts out")
-        if meta.get("task"):
-            found.append(f"{where}: task cells (manually graded) are not supported yet (docs/grader.md)")
+        if meta.get("task") and cell.get("cell_type") != "markdown":
+            found.append(f"{where}: a task cell (graded by hand) must be a markdown cell")
+        elif meta.get("task") and (meta.get("solution") or meta.get("grade")):
+            found.append(f"{where}: a task cell cannot also be a solution or test cell")
+        elif is_manual(cell):
+            found += _points_problems(where, meta, "a manually graded cell")
+            found += _marker_problems(where, code, SOLUTION_BEGIN, SOLUTION_END)
         elif meta.get("grade") and cell.get("cell_type") != "code":
-            found.append(f"{where}: manually graded answers are not supported yet (docs/grader.md)")
-        elif meta.get("solution") and meta.get("grade"):
-            found.append(f"{where}: manually graded cells (solution and grade) are not supported")
+            found.append(f"{where}: a graded {cell.get('cell_type')} cell must also be a solution cell "
+                         f"(a manually graded answer) or a task")
         elif meta.get("solution") and cell.get("cell_type") != "code":
             found.append(f"{where}: only code cells can be solution cells")
         elif is_solution(cell):
@@ -502,15 +546,13 @@ def problems(notebook):
             if not isinstance(forbidden, list) or not all(isinstance(n, str) and n for n in forbidden):
                 found.append(f"{where}: metadata grader.forbidden must be a list of names")
         elif is_test(cell):
-            points = meta.get("points")
-            if type(points) not in (int, float) or not math.isfinite(points) or points < 0:
-                found.append(f"{where}: test cell needs finite, non-negative numeric 'points'")
+            found += _points_problems(where, meta, "test cell")
             if open_question is None and not any(is_solution(c) for c in notebook["cells"][:index]):
                 found.append(f"{where}: test cell comes before any solution cell")
             open_question = None
             found += _marker_problems(where, code, HIDDEN_BEGIN, HIDDEN_END)
             found += _test_code_problems(where, code)
-        if not is_solution(cell) and SOLUTION_BEGIN in code:
+        if not (is_solution(cell) or is_manual_answer(cell)) and SOLUTION_BEGIN in code:
             found.append(f"{where}: '{SOLUTION_BEGIN}' outside a solution cell")
         if not is_test(cell) and HIDDEN_BEGIN in code:
             found.append(f"{where}: '{HIDDEN_BEGIN}' outside a test cell")
@@ -518,9 +560,16 @@ def problems(notebook):
         found.append(f"question {open_question!r} has no test cell")
     if not seen:
         found.append("no graded cells: mark solution and test cells with nbgrader metadata")
-    elif not any(is_solution(cell) for cell in notebook["cells"]):
+    elif not any(is_solution(cell) or is_manual(cell) for cell in notebook["cells"]):
         found.append("no questions: nothing to grade without a solution cell and its test cells")
     return found
+
+
+def _points_problems(where, meta, what):
+    points = meta.get("points")
+    if type(points) not in (int, float) or not math.isfinite(points) or points < 0:
+        return [f"{where}: {what} needs finite, non-negative numeric 'points'"]
+    return []
 
 
 def _test_code_problems(where, code):

@@ -12,6 +12,7 @@ from . import notebook as nb
 from . import scope
 
 STUB = ["# YOUR CODE HERE", "raise NotImplementedError()"]
+MARKDOWN_STUB = ["YOUR ANSWER HERE"]  # a written answer's place, as nbgrader leaves it
 
 
 def release_notebook(source_path):
@@ -19,7 +20,8 @@ def release_notebook(source_path):
     source = nb.read_source(source_path)
     questions = nb.questions(source)  # raises NotebookError on an invalid source
     name = nb.assignment_name(source_path)
-    cells = [_setup_cell(name, questions, scope.TestScope(source).lesson_names, nb.test_setup_code(source))]
+    manual = [q.id for q in nb.manual_questions(source)]
+    cells = [_setup_cell(name, questions, scope.TestScope(source).lesson_names, nb.test_setup_code(source), manual)]
     cells += [_release_cell(cell) for cell in source["cells"] if not nb.is_test_setup(cell)]
     metadata = dict(source.get("metadata", {}), grader={"assignment": name})
     released = {"cells": cells, "metadata": metadata,
@@ -44,11 +46,11 @@ def release(source_path, output_dir):
 def _release_cell(cell):
     cell = json.loads(json.dumps(cell))  # a deep copy we may edit
     code = nb.cell_source(cell)
-    if nb.is_solution(cell):
-        code = stub_solutions(code)
+    if nb.is_solution(cell) or nb.is_manual_answer(cell):
+        code = stub_solutions(code, MARKDOWN_STUB if cell.get("cell_type") == "markdown" else STUB)
     elif nb.is_test(cell):
         code = nb.strip_hidden(code)
-    if nb.is_test(cell) or nb.is_locked(cell):
+    if nb.is_test(cell) or nb.is_locked(cell) or nb.is_task(cell):
         cell["metadata"].update(editable=False, deletable=False)
     if cell.get("cell_type") == "code":
         cell.update(outputs=[], execution_count=None)
@@ -56,21 +58,21 @@ def _release_cell(cell):
     return cell
 
 
-def stub_solutions(code):
-    """Replace each solution region (or the whole cell if it has none) by the stub."""
+def stub_solutions(code, stub=STUB):
+    """Replace each solution region (or the whole cell if it has none) by ``stub``."""
     lines = code.splitlines()
     spans = list(nb.regions(code, nb.SOLUTION_BEGIN, nb.SOLUTION_END))
     if not spans:
-        return "\n".join(STUB) + "\n"
+        return "\n".join(stub) + "\n"
     result, position = [], 0
     for first, last in spans:
         indent = lines[first][: len(lines[first]) - len(lines[first].lstrip())]
-        result += lines[position:first] + [indent + line for line in STUB]
+        result += lines[position:first] + [indent + line for line in stub]
         position = last + 1
     return "\n".join(result + lines[position:]) + ("\n" if code.endswith("\n") else "")
 
 
-def _setup_cell(name, questions, lesson_names, test_setup):
+def _setup_cell(name, questions, lesson_names, test_setup, manual=()):
     """First cell of a release: defines ``check(question_id)`` with the visible tests.
 
     The lesson's names travel too, so that ``check`` sees the student's names
@@ -81,10 +83,13 @@ def _setup_cell(name, questions, lesson_names, test_setup):
     # base64 of JSON, not compressed: compressors differ between zlib builds, and
     # the release must be byte-identical on every machine.
     payload = {"names": lesson_names, "questions": tests, "setup": test_setup}
+    if manual:  # only then, so that releases without manual questions keep their bytes
+        payload["manual"] = manual
     packed = base64.b64encode(json.dumps(payload, sort_keys=True).encode()).decode()
+    example = f"check({questions[0].id!r})" if questions else "check()"
     source = (
         "# Run this cell first. Afterwards, check(\"question_id\") runs the visible tests\n"
-        "# of that question on your code, e.g. " + f"check({questions[0].id!r})" + ".\n"
+        "# of that question on your code, e.g. " + example + ".\n"
         "from grader.check import make_check\n"
         f"check = make_check({name!r}, {packed!r})"
     )

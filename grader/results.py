@@ -2,7 +2,8 @@
 
 ``grades.json`` is ``SubmissionResult.to_dict()`` for each student; the
 gradebook, feedback and Gradescope files are written from these
-(:mod:`grader.feedback`).
+(:mod:`grader.feedback`), and ``merge-manual`` reads it back
+(:meth:`SubmissionResult.from_dict`) to add the scores a person gave.
 """
 
 from dataclasses import asdict, dataclass, field
@@ -29,6 +30,8 @@ class QuestionResult:
     max_score: float
     message: str
     tests: list
+    manual: bool = False  # graded by a person (grader.manual): no tests, score from the review sheet
+    answer: str = ""      # a manually graded answer as the student wrote it, for the review sheet
 
 
 @dataclass
@@ -50,6 +53,23 @@ class SubmissionResult:
 
     def to_dict(self):
         return dict(asdict(self), score=self.score, max_score=self.max_score)
+
+    @classmethod
+    def from_dict(cls, data):
+        """The result that ``to_dict`` wrote (``grades.json``); raises KeyError or TypeError if it is not one."""
+        questions = [QuestionResult(**dict(q, tests=[TestResult(**dict(t, hints=tuple(t["hints"])))
+                                                     for t in q["tests"]]))
+                     for q in data["questions"]]
+        return cls(data["student"], data["assignment"], data["status"], data["message"], questions, data["log"])
+
+
+GRADED = "graded by hand"  # the message of a manually graded question once a person scored it
+PENDING = f"{GRADED}: not graded yet"
+
+
+def manual_result(question, answer="", message=PENDING):
+    """A manually graded question before a person has scored it."""
+    return QuestionResult(question.id, 0.0, question.points, message, [], manual=True, answer=answer)
 
 
 def test_result(test, status, message="", hints=(), points=None):

@@ -44,8 +44,8 @@ def test_demo_source_is_valid(source):
     (lambda cells: cells[3]["metadata"]["nbgrader"].update(schema_version=99), "newer than this grader"),
     (lambda cells: cells[3]["metadata"]["nbgrader"].update(grade_id=""), "non-empty string"),
     (lambda cells: cells[3]["source"].insert(0, "### AUTOTEST square(2)\n"), "AUTOTEST is not supported"),
-    (lambda cells: cells.insert(4, dict(demo.test("essay", "", 2), cell_type="markdown")), "manually graded"),
-    (lambda cells: cells.insert(4, dict(demo.code_cell("", grade_id="t", task=True))), "task cells"),
+    (lambda cells: cells.insert(4, dict(demo.test("essay", "", 2), cell_type="markdown")), "a manually graded answer"),
+    (lambda cells: cells.insert(4, dict(demo.code_cell("", grade_id="t", task=True))), "must be a markdown cell"),
     (lambda cells: cells[3].update(source=["# assert square(3) == 9\n"]), "only comments"),
     (lambda cells: cells.__setitem__(slice(None), cells[1:2]), "no questions"),  # a locked cell, nothing to grade
     (lambda cells: cells[3]["source"].append("#assert square(4) == 16  # later\n"), "line 3 is an assert inside"),

@@ -74,6 +74,37 @@ def demo_cells(square=SQUARE, softmax=SOFTMAX, counter=COUNTER):
     ]
 
 
+def markdown_answer(gid, text, points):
+    """A written answer a person grades (nbgrader's "manually graded answer")."""
+    return {"cell_type": "markdown", "id": gid + "-cell", "source": text.splitlines(keepends=True),
+            "metadata": {"nbgrader": {"grade_id": gid, "solution": True, "grade": True, "locked": False,
+                                      "points": points, "schema_version": 3}}}
+
+
+def task(gid, text, points):
+    """nbgrader's "manually graded task": work asked for anywhere in the notebook."""
+    return {"cell_type": "markdown", "id": gid + "-cell", "source": text.splitlines(keepends=True),
+            "metadata": {"nbgrader": {"grade_id": gid, "solution": False, "grade": False, "task": True,
+                                      "locked": True, "points": points, "schema_version": 3}}}
+
+
+ESSAY = "Why does softmax subtract the maximum?\n"
+
+
+def manual_cells(essay="### BEGIN SOLUTION\nSo that exp never overflows.\n### END SOLUTION\n",
+                 code_answer="def plot():\n    ### BEGIN SOLUTION\n    return 'a plot'\n    ### END SOLUTION\n"):
+    """The demo (8 autograded points) and 10 points graded by hand: a written answer (5), a code
+    answer a person reads (3) and a task (2)."""
+    cells = demo_cells()
+    cells[8:8] = [
+        {"cell_type": "markdown", "id": "essay-q", "metadata": {}, "source": [ESSAY]},
+        markdown_answer("essay", essay, 5),
+        code_cell(code_answer, grade_id="plot", solution=True, grade=True, locked=False, points=3),
+        task("task_explain", "Explain your counter in a comment of its cell.\n", 2),
+    ]
+    return cells
+
+
 def write(path, data):
     with open(path, "w", encoding="utf-8") as file:
         json.dump(data, file, indent=1)
