@@ -3,8 +3,9 @@
 Playwright drives the system's Chromium (Debian's `chromium` package: Playwright's
 own browser download is not reachable from the machines this kit runs on). A
 student's JupyterLab: open a lesson, answer one question right and one wrong,
-run check(), read the page. The web chat: two messages, both replies read from
-the page. The instructor's dashboard: plots drawn, links to feedback that open.
+run check(), read the page; lesson 07's chat widget answers a message. The web
+chat: two messages, both replies read from the page. The instructor's dashboard:
+plots drawn, links to feedback that open.
 
 Screenshots go to tests/screenshots/ (or $MINIGPT_SCREENSHOTS); without
 Chromium or Playwright the tests skip, saying how to enable them.
@@ -86,9 +87,10 @@ WRONG_LINEAR = '''class Linear(nn.Cell):
 
 @pytest.fixture
 def jupyterlab(tmp_path):
-    """JupyterLab on a copy of lesson 00's student release, as `make lab` starts it."""
-    (tmp_path / "lab").mkdir()
-    shutil.copy(ROOT / "assignments" / "00_mindspore_basics.ipynb", tmp_path / "lab")
+    """JupyterLab on an empty folder, as `make lab` starts it: yields the folder and the URL of its tree.
+    A test copies the lessons it opens into the folder."""
+    lab = tmp_path / "lab"
+    lab.mkdir()
     settings = tmp_path / "settings" / "@jupyterlab"
     for name, value in [("notebook-extension/tracker", {"windowingMode": "none"}),  # every cell in the page
                         ("apputils-extension/notification", {"fetchNews": "false"})]:  # no news pop-up
@@ -98,11 +100,11 @@ def jupyterlab(tmp_path):
     env = dict(os.environ, JUPYTERLAB_SETTINGS_DIR=str(tmp_path / "settings"), GLOG_v="3")
     server = subprocess.Popen([sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}",
                                "--ServerApp.token=", "--ServerApp.password=", "--allow-root",
-                               f"--ServerApp.root_dir={tmp_path / 'lab'}"], env=env,
+                               f"--ServerApp.root_dir={lab}"], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_until(lambda: _answers(port), 120, "JupyterLab to start")
-        yield f"http://127.0.0.1:{port}/lab/tree/00_mindspore_basics.ipynb"
+        yield lab, f"http://127.0.0.1:{port}/lab/tree/"
     finally:
         server.terminate()
         server.wait(30)
@@ -127,11 +129,21 @@ def _run(page, cell):
     wait_until(lambda: re.fullmatch(r"\[\d+\]:", prompt.inner_text().strip()), 180, "a cell to run")
 
 
-def test_a_student_answers_and_checks_in_jupyterlab(page, jupyterlab):
-    page.goto(jupyterlab)
+def _open_lesson(page, jupyterlab, lesson):
+    """Copy a lesson's student release into the lab, open it, and wait for all its cells and an idle
+    kernel: returns the page's cells."""
+    lab, url = jupyterlab
+    shutil.copy(ROOT / "assignments" / lesson, lab)
+    page.goto(url + lesson)
     cells = page.locator(".jp-Notebook .jp-Cell")
-    wait_until(lambda: cells.count() > 30, 120, "the lesson's cells")
+    expected = len(json.loads((lab / lesson).read_text(encoding="utf-8"))["cells"])
+    wait_until(lambda: cells.count() == expected, 120, f"the lesson's {expected} cells")
     wait_until(lambda: "(ipykernel) | Idle" in page.locator(".jp-StatusBar-Widget").inner_text(), 120, "the kernel")
+    return cells
+
+
+def test_a_student_answers_and_checks_in_jupyterlab(page, jupyterlab):
+    cells = _open_lesson(page, jupyterlab, "00_mindspore_basics.ipynb")
     texts = cells.all_inner_texts()
     setup, imports = 0, next(i for i, t in enumerate(texts) if "import numpy as np" in t)
     softmax = next(i for i, t in enumerate(texts) if "def softmax(logits):" in t)
@@ -149,6 +161,42 @@ def test_a_student_answers_and_checks_in_jupyterlab(page, jupyterlab):
     assert "q_linear: 0/2 visible tests passed" in output and "✗ t_linear_parameters: fail" in output
     assert "hint: wrap each tensor in ms.Parameter" in output
     assert "Traceback" not in output and "Error" not in output
+
+
+def test_the_chat_widget_of_lesson_07_answers_in_jupyterlab(page, jupyterlab, random_chat_session):
+    """Lesson 07's last cell, run as it ships, on a stand-in model: the widget must render in JupyterLab
+    (not print "VBox(...)") and show the reply the same session gives here."""
+    from minigpt.checkpoint import save_checkpoint
+
+    options = dict(temperature=1.0, max_new_tokens=12, seed=0)
+    here = random_chat_session("abcdefghijklmnopqrstuvwxyz ?.,!", 96, **options)
+    save_checkpoint(jupyterlab[0] / "stand_in", here.generator.model, here.tokenizer)
+    expected = here.reply("hi, i am wei.")
+    assert expected  # a reply that shows on the page
+    cells = _open_lesson(page, jupyterlab, "07_chat_tuning.ipynb")
+    texts = cells.all_inner_texts()
+    before = next(i for i, t in enumerate(texts) if "session = ChatSession(model, tokenizer)" in t)
+    widget = next(i for i, t in enumerate(texts) if "chat_widget(session)" in t)
+    assert widget == before + 1  # the session the widget cell uses is the one the cell before makes
+    _type_into(page, cells.nth(before),  # what the earlier cells would have built: a model and its session
+               "from minigpt.checkpoint import load_checkpoint\nfrom minigpt.session import ChatSession\n\n"
+               "model, tokenizer, _ = load_checkpoint('stand_in')\n"
+               f"session = ChatSession(model, tokenizer, {', '.join(f'{k}={v!r}' for k, v in options.items())})\n")
+    page.keyboard.press("Escape")
+    for index in (before, widget):
+        _run(page, cells.nth(index))
+    box = cells.nth(widget).get_by_placeholder("Say something and press Enter")
+    box.wait_for(timeout=60_000)  # the widget, rendered by JupyterLab's widget manager
+    box.fill("hi, i am wei.")
+    box.press("Enter")
+    log = cells.nth(widget).locator(".widget-html-content").first
+    shown = ["you: hi, i am wei.", f"bot: {expected}"]  # the reply streams in: wait for all of it
+    wait_until(lambda: log.inner_text().splitlines() == shown, 60, f"the page to show {shown}")
+    assert box.input_value() == ""  # the box is cleared for the next message
+    cells.nth(widget).scroll_into_view_if_needed()
+    screenshot(page, "chat_widget", full_page=False)
+    cells.nth(widget).get_by_role("button", name="Reset").click()
+    wait_until(lambda: log.inner_text().strip() == "", 30, "the widget to reset")
 
 
 # ---- the web chat ---------------------------------------------------------------------------
