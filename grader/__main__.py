@@ -9,7 +9,6 @@ import os
 import sys
 
 from . import feedback, grade, gradescope, manual, notebook, release
-from .results import PENDING
 from .sandbox import Limits
 
 EXAMPLES = """examples:
@@ -110,12 +109,13 @@ def _grade(args):
     if not os.path.isdir(args.submissions):
         raise notebook.NotebookError(f"{args.submissions} is not a folder")
     limits = _limits(args)
+    earlier = manual.earlier_sheet(args.output)  # a sheet it cannot read stops grade before it starts
     results = grade.grade_submissions(args.source, args.submissions, limits, args.workers, args.extra_tests)
-    kept, lost = manual.carry_over(results, args.output)
+    kept, lost = manual.carry_over(results, earlier, args.output)
     unwritten = feedback.write_reports(results, args.output, args.gradescope)
     for result in results:
         print(f"{_printable(result.student)}: {result.score:g}/{result.max_score:g} {result.status}")
-    pending = sum(q.message.startswith(PENDING) for r in results for q in r.questions if q.manual)
+    pending = sum(q.pending for r in results for q in r.questions)
     if pending or kept or lost:
         print(f"graded by hand: {kept} scores kept from the earlier review sheet, {pending} answers to grade in "
               f"{os.path.join(args.output, feedback.MANUAL_SHEET)} (then: python -m grader merge-manual SHEET "

@@ -13,7 +13,7 @@ import html
 import io
 from urllib.parse import quote
 
-from .results import PENDING, STATUSES
+from .results import STATUSES
 
 NOT_GRADED = ("invalid",)  # rows with nothing graded: left out of the pass shares
 
@@ -32,7 +32,7 @@ def dashboard_html(results, feedback_names):
     parts.append(f"<p>{len(results)} submissions, out of {_number(results[0].max_score)} points: mean "
                  f"{_number(sum(scores) / len(scores))}, median {_number(_median(scores))}; "
                  + ", ".join(f"{count} {e(status)}" for status, count in statuses.items()) + ".</p>")
-    pending = sum(q.manual and q.message.startswith(PENDING) for r in results for q in r.questions)
+    pending = sum(q.pending for r in results for q in r.questions)
     if pending:
         parts.append(f"<p>{pending} answers graded by hand are not scored yet (0 points until then): fill in "
                      f"<code>manual.csv</code>, then <code>python -m grader merge-manual</code>.</p>")

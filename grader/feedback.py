@@ -18,7 +18,6 @@ import shutil
 import sys
 
 from .dashboard import dashboard_html
-from .results import GRADED
 
 MAX_NAME = 80  # characters of a student's name kept in a file name
 MANUAL_SHEET = "manual.csv"  # the review sheet of manually graded questions (grader.manual)
@@ -118,7 +117,7 @@ def review_sheet_csv(results):
         for q in result.questions:
             if q.manual:
                 writer.writerow([spreadsheet_cell(result.student), spreadsheet_cell(q.id), _number(q.max_score),
-                                 _number(q.score) if q.message == GRADED else "", spreadsheet_cell(q.answer)])
+                                 "" if q.pending else _number(q.score), spreadsheet_cell(q.answer)])
     return buffer.getvalue()
 
 

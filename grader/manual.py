@@ -99,19 +99,24 @@ def _same(sheet_answer, answer):
 def _give(question, score):
     """Score a manual question; None takes a score back (0 points until it is graded again)."""
     if score is not None:
-        question.score, question.message = score, GRADED
-    elif question.message == GRADED:
-        question.score, question.message = 0.0, PENDING
+        question.score, question.message, question.pending = score, GRADED, False
+    elif not question.pending:
+        question.score, question.message, question.pending = 0.0, PENDING, True
 
 
-def carry_over(results, output_dir):
-    """Before ``grade`` writes a new sheet: give its results the scores of the sheet already in
-    ``output_dir`` whose answers are unchanged. Returns how many were carried over and how many
-    could not be (those stay in ``manual.previous.csv``)."""
+def earlier_sheet(output_dir):
+    """The review sheet a previous ``grade`` left in ``output_dir``, or None. ``grade`` reads it before
+    grading anything, so that a sheet it cannot use stops it at once, not after an hour of grading."""
     path = os.path.join(output_dir, MANUAL_SHEET)
-    if not os.path.exists(path):
+    return read_sheet(path) if os.path.exists(path) else None
+
+
+def carry_over(results, sheet, output_dir):
+    """Before ``grade`` writes a new sheet: give its results the scores of ``sheet`` (the
+    :func:`earlier_sheet`) whose answers are unchanged. Returns how many were carried over and how
+    many could not be (the earlier sheet is then kept as ``manual.previous.csv``)."""
+    if sheet is None:
         return 0, 0
-    sheet = read_sheet(path)
     questions = _manual_questions(results)
     kept = lost = 0
     for key, (score, answer) in sheet.items():
@@ -124,7 +129,7 @@ def carry_over(results, output_dir):
         else:
             lost += 1
     if lost:
-        os.replace(path, os.path.join(output_dir, PREVIOUS_SHEET))
+        os.replace(os.path.join(output_dir, MANUAL_SHEET), os.path.join(output_dir, PREVIOUS_SHEET))
     return kept, lost
 
 
@@ -150,7 +155,7 @@ def merge(sheet_path, results_dir):
     for key, (score, _) in sheet.items():  # the sheet is the record: an emptied score is not graded again
         _give(questions[key], score)
     write_reports(results, results_dir, gradescope=os.path.isdir(os.path.join(results_dir, "gradescope")))
-    graded = sum(q.message == GRADED for q in questions.values())
+    graded = sum(not q.pending for q in questions.values())
     return graded, len(questions) - graded
 
 

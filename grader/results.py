@@ -32,6 +32,7 @@ class QuestionResult:
     tests: list
     manual: bool = False  # graded by a person (grader.manual): no tests, score from the review sheet
     answer: str = ""      # a manually graded answer as the student wrote it, for the review sheet
+    pending: bool = False  # a manually graded question that no person has scored yet (0 points until then)
 
 
 @dataclass
@@ -69,7 +70,7 @@ PENDING = f"{GRADED}: not graded yet"
 
 def manual_result(question, answer="", message=PENDING):
     """A manually graded question before a person has scored it."""
-    return QuestionResult(question.id, 0.0, question.points, message, [], manual=True, answer=answer)
+    return QuestionResult(question.id, 0.0, question.points, message, [], manual=True, answer=answer, pending=True)
 
 
 def test_result(test, status, message="", hints=(), points=None):

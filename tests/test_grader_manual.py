@@ -184,3 +184,19 @@ def test_gradescope_lists_manual_questions(tmp_path):
     entry = gradescope_results(result)["tests"][0]
     assert (entry["name"], entry["score"], entry["max_score"], entry["output"]) == \
         ("essay", 0.0, 5.0, "graded by hand: not graded yet")
+
+
+def test_grade_refuses_an_earlier_sheet_it_cannot_read_before_grading_anything(tmp_path, monkeypatch, capsys):
+    from grader import __main__ as cli_main
+    from grader import grade
+
+    source, subs = _submissions(tmp_path, {"ana": "An answer.\n"})
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "manual.csv").write_text("student,question,points,score,answer\nana,essay,5,lots,An answer.\n")
+    monkeypatch.setattr(grade, "grade_submissions", lambda *args: pytest.fail("graded before the sheet was read"))
+    assert cli_main.main(["grade", "--source", source, str(subs), "-o", str(results)]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("error: ") and "line 2 (ana, essay): score 'lots' is not a number" in error
+    assert len(error.strip().splitlines()) == 1
+    assert sorted(os.listdir(results)) == ["manual.csv"]  # the instructor's sheet as it was, nothing written
