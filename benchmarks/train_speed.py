@@ -10,10 +10,14 @@ corpus: topics joined with newlines in sorted key order, first 90% train, last
     shakespeare  nanoGPT's Shakespeare GPU recipe: 6 layers, 6 heads, 384 dims,
                  block 256, batch 64, dropout 0.2, lr 1e-3 (arithmetic dominates;
                  run it for a few iterations: one takes seconds on a CPU)
+    speedrun     the speedrun's chat model (minigpt.speedrun, size "small"): 2 layers,
+                 4 heads, 128 dims, rotary positions, document mask, block 384,
+                 batch 8, lr 3e-3
 
     python benchmarks/train_speed.py --iters 2000
     python benchmarks/train_speed.py --iters 2000 --compare-torch
     python benchmarks/train_speed.py --recipe shakespeare --iters 3 --compare-torch
+    python benchmarks/train_speed.py --recipe speedrun --iters 150 --threads 1 --processes 2
 
 prints one JSON line per framework: ms_per_iter (median after warm-up),
 tokens_per_s, compile_s (minigpt: the first step, which compiles the graph),
@@ -21,7 +25,10 @@ peak_rss_mb, val_loss (mean over eval batches at the end), iters; with
 --compare-torch also the ratios minigpt / PyTorch of step time and of peak
 memory. PyTorch (`pip install -e .[torch]`) runs first, eagerly, with as many
 threads as minigpt, in a process of its own, so that each peak is one
-framework's alone.
+framework's alone. --processes N trains N minigpt models at once, each in a
+process of its own with --threads threads, and adds their summed steps per
+second: what the cores give when stages run side by side instead of one after
+another.
 """
 
 import argparse
@@ -41,16 +48,19 @@ from minigpt.device import seed_everything, setup_device
 RECIPES = {
     "baby": dict(n_layer=4, n_head=4, n_embd=128, block_size=64, batch_size=12, dropout=0.0, lr=1e-3),
     "shakespeare": dict(n_layer=6, n_head=6, n_embd=384, block_size=256, batch_size=64, dropout=0.2, lr=1e-3),
+    "speedrun": dict(n_layer=2, n_head=4, n_embd=128, block_size=384, batch_size=8, dropout=0.0, lr=3e-3,
+                     positions="rotary", document_mask=True),
 }
 
 
-def recipe_configs(name, iters, vocab_size, batch_size=None, recompute=False):
+def recipe_configs(name, iters, vocab_size, batch_size=None, recompute=False, bos_id=1):
     from minigpt.model import GPTConfig
     from minigpt.train import TrainConfig
 
     r = {**RECIPES[name], "batch_size": batch_size or RECIPES[name]["batch_size"]}
     model = GPTConfig(vocab_size=vocab_size, block_size=r["block_size"], n_layer=r["n_layer"], n_head=r["n_head"],
-                      n_embd=r["n_embd"], dropout=r["dropout"])
+                      n_embd=r["n_embd"], dropout=r["dropout"], positions=r.get("positions", "learned"),
+                      document_mask=r.get("document_mask", False), bos_id=bos_id)
     train = TrainConfig(iters=iters, batch_size=r["batch_size"], lr=r["lr"], min_lr=r["lr"] / 10,
                         warmup_iters=min(100, iters // 10), weight_decay=0.1, beta1=0.9, beta2=0.99, grad_clip=1.0,
                         eval_interval=iters, eval_iters=200 if name == "baby" else 2, checkpoint_interval=iters,
@@ -134,6 +144,8 @@ def main(argv=None):
                         help="minigpt recomputes each block's activations in the backward pass (less memory)")
     parser.add_argument("--compare-torch", action="store_true",
                         help="also run the recipe in PyTorch and print the ratio")
+    parser.add_argument("--processes", type=int, default=1,
+                        help="minigpt models trained at once, each in its own process (default 1)")
     parser.add_argument("--progress", action="store_true", help="show a progress bar")
     args = parser.parse_args(argv)
 
@@ -148,8 +160,17 @@ def main(argv=None):
         with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as child:
             results.append(child.submit(run, "torch", args, threads).result())
         print(json.dumps(results[-1]), flush=True)
+    if args.processes > 1:
+        with ProcessPoolExecutor(args.processes, mp_context=multiprocessing.get_context("spawn")) as children:
+            side_by_side = [r.result() for r in [children.submit(run, "minigpt", args, threads)
+                                                 for _ in range(args.processes)]]
+        for result in side_by_side:
+            print(json.dumps(result), flush=True)
+        print(json.dumps({"processes": args.processes, "threads_each": threads,
+                          "steps_per_s": round(sum(1000 / r["ms_per_iter"] for r in side_by_side), 2)}), flush=True)
+        return results + side_by_side
     results.append(run("minigpt", args, threads))
-    print(json.dumps(results[-1]), flush=True)
+    print(json.dumps(dict(results[-1], steps_per_s=round(1000 / results[-1]["ms_per_iter"], 2))), flush=True)
     if args.compare_torch:
         torch_run, minigpt_run = results
         print(json.dumps({"recipe": args.recipe, "batch_size": args.batch_size or RECIPES[args.recipe]["batch_size"],
@@ -170,7 +191,8 @@ def run(framework, args, threads):
     documents = load_documents()
     tokenizer = CharTokenizer.train("\n".join(documents))
     data = train_val_split(tokenize_documents(documents, tokenizer))
-    model_cfg, cfg = recipe_configs(args.recipe, args.iters, tokenizer.vocab_size, args.batch_size, args.recompute)
+    model_cfg, cfg = recipe_configs(args.recipe, args.iters, tokenizer.vocab_size, args.batch_size, args.recompute,
+                                    tokenizer.bos_id)
     if framework == "torch":
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
         return run_torch(data, model_cfg, cfg, threads)
