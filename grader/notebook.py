@@ -17,8 +17,10 @@ A lesson is an nbgrader-style notebook.  Cell metadata ``nbgrader`` marks
 * manually graded cells (:class:`ManualQuestion`): an answer a person grades
   (``"solution": true`` and ``"grade": true``, markdown or code, with
   ``points``) and a task (``"task": true``, a markdown cell with ``points``:
-  the student's work is anywhere in the notebook).  ``grade`` lists them on a
-  review sheet (:mod:`grader.manual`);
+  the student's work is anywhere in the notebook; a ``=== BEGIN MARK SCHEME ===``
+  / ``=== END MARK SCHEME ===`` region in it is for the person who grades and
+  is left out of the release, as nbgrader's ``ClearMarkScheme`` does).  ``grade``
+  lists them on a review sheet (:mod:`grader.manual`);
 * locked cells (``"locked": true``): instructor code the student cannot change;
 * test-setup cells (``metadata.grader.test_setup: true``): trusted helpers for
   the tests (reference implementations, weight copying).  They are left out of
@@ -47,6 +49,8 @@ import nbformat
 # nbgrader's delimiters: a line that contains one is a marker, whatever comes before or after it.
 SOLUTION_BEGIN, SOLUTION_END = "BEGIN SOLUTION", "END SOLUTION"
 HIDDEN_BEGIN, HIDDEN_END = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
+MARK_SCHEME_BEGIN, MARK_SCHEME_END = "BEGIN MARK SCHEME", "END MARK SCHEME"  # a task's notes for the grader
+ATTACHMENT = re.compile(r"!\[.*\]\(attachment:.+?\)")  # a markdown image stored in the cell itself
 AUTOTEST = re.compile(r"^\s*###\s*(HASHED\s+)?AUTOTEST\b")  # nbgrader's generated tests: not supported
 SCHEMA_VERSION = 3  # nbgrader's cell-metadata schema; older ones are upgraded as nbgrader does
 HINT_PREFIX = "# HINT:"
@@ -373,14 +377,25 @@ def regions(code, begin, end):
         raise ValueError(f"'{begin}' on line {start + 1} is never closed")
 
 
+def marked_lines(code, begin, end):
+    """The 1-based numbers of the lines inside the regions between ``begin`` and ``end``, their
+    markers included."""
+    return frozenset(n + 1 for first, last in regions(code, begin, end) for n in range(first, last + 1))
+
+
 def hidden_lines(code):
-    """The 1-based numbers of the lines inside hidden regions, their markers included: the one
-    place that decides what is hidden (release, check payload, grading and feedback use it)."""
-    return frozenset(n + 1 for first, last in regions(code, HIDDEN_BEGIN, HIDDEN_END) for n in range(first, last + 1))
+    """The lines of a test that students never see: the one place that decides what is hidden
+    (release, check payload, grading and feedback use it)."""
+    return marked_lines(code, HIDDEN_BEGIN, HIDDEN_END)
 
 
 def strip_hidden(code):
     return without_lines(code, hidden_lines(code))
+
+
+def strip_mark_scheme(code):
+    """A task without its mark scheme: what students see of it."""
+    return without_lines(code, marked_lines(code, MARK_SCHEME_BEGIN, MARK_SCHEME_END))
 
 
 def without_lines(code, numbers):
@@ -510,10 +525,11 @@ def problems(notebook):
         meta = nbgrader_meta(cell)
         if grader_meta(cell).get("test_setup"):
             found += _test_setup_problems(f"cell {index}", cell, meta)
-        if not meta:
-            continue
         gid = meta.get("grade_id")
         where = f"cell {index}" + (f" ({gid!r})" if gid else "")
+        found += _stray_marker_problems(where, cell)
+        if not meta:
+            continue
         if not isinstance(gid, str) or not gid.strip():
             found.append(f"{where}: grade_id must be a non-empty string")
         elif gid in seen:
@@ -529,6 +545,9 @@ def problems(notebook):
             found.append(f"{where}: a task cell (graded by hand) must be a markdown cell")
         elif meta.get("task") and (meta.get("solution") or meta.get("grade")):
             found.append(f"{where}: a task cell cannot also be a solution or test cell")
+        elif meta.get("task"):
+            found += _points_problems(where, meta, "a manually graded cell")
+            found += _mark_scheme_problems(where, code)
         elif is_manual(cell):
             found += _points_problems(where, meta, "a manually graded cell")
             found += _marker_problems(where, code, SOLUTION_BEGIN, SOLUTION_END)
@@ -552,10 +571,6 @@ def problems(notebook):
             open_question = None
             found += _marker_problems(where, code, HIDDEN_BEGIN, HIDDEN_END)
             found += _test_code_problems(where, code)
-        if not (is_solution(cell) or is_manual_answer(cell)) and SOLUTION_BEGIN in code:
-            found.append(f"{where}: '{SOLUTION_BEGIN}' outside a solution cell")
-        if not is_test(cell) and HIDDEN_BEGIN in code:
-            found.append(f"{where}: '{HIDDEN_BEGIN}' outside a test cell")
     if open_question is not None:
         found.append(f"question {open_question!r} has no test cell")
     if not seen:
@@ -608,6 +623,30 @@ def _test_setup_problems(where, cell, meta):
     except SyntaxError as error:
         return [f"{where}: test setup is not valid Python (line {error.lineno}: {error.msg})"]
     return []
+
+
+def _stray_marker_problems(where, cell):
+    """A marker in a cell of the wrong kind: the release would ship what it marks (nbgrader refuses it too)."""
+    code, found = cell_source(cell), []
+    if not (is_solution(cell) or is_manual_answer(cell)) and SOLUTION_BEGIN in code:
+        found.append(f"{where}: '{SOLUTION_BEGIN}' outside a solution cell")
+    if not is_test(cell) and HIDDEN_BEGIN in code:
+        found.append(f"{where}: '{HIDDEN_BEGIN}' outside a test cell")
+    if not is_task(cell) and MARK_SCHEME_BEGIN in code:
+        found.append(f"{where}: '{MARK_SCHEME_BEGIN}' outside a task cell")
+    return found
+
+
+def _mark_scheme_problems(where, code):
+    """A task's mark scheme leaves the release; an image attached to the cell would not."""
+    found = _marker_problems(where, code, MARK_SCHEME_BEGIN, MARK_SCHEME_END)
+    if found:
+        return found
+    scheme = marked_lines(code, MARK_SCHEME_BEGIN, MARK_SCHEME_END)
+    if any(ATTACHMENT.search(line) for n, line in enumerate(code.splitlines(), 1) if n in scheme):
+        found.append(f"{where}: an attachment in the mark scheme would reach the students with the cell: "
+                     f"embed the image as a data URL instead")
+    return found
 
 
 def _marker_problems(where, code, begin, end):

@@ -50,6 +50,8 @@ def _release_cell(cell):
         code = stub_solutions(code, MARKDOWN_STUB if cell.get("cell_type") == "markdown" else STUB)
     elif nb.is_test(cell):
         code = nb.strip_hidden(code)
+    elif nb.is_task(cell):
+        code = nb.strip_mark_scheme(code)
     if nb.is_test(cell) or nb.is_locked(cell) or nb.is_task(cell):
         cell["metadata"].update(editable=False, deletable=False)
     if cell.get("cell_type") == "code":

@@ -200,3 +200,25 @@ def test_grade_refuses_an_earlier_sheet_it_cannot_read_before_grading_anything(t
     assert error.startswith("error: ") and "line 2 (ana, essay): score 'lots' is not a number" in error
     assert len(error.strip().splitlines()) == 1
     assert sorted(os.listdir(results)) == ["manual.csv"]  # the instructor's sheet as it was, nothing written
+
+
+def test_a_tasks_mark_scheme_stays_with_the_instructor(tmp_path):
+    scheme = "Explain your counter.\n\n=== BEGIN MARK SCHEME ===\n- 1 point: it counts\n=== END MARK SCHEME ===\n"
+    cells = demo.manual_cells()
+    cells[11] = demo.task("task_explain", scheme, 2)
+    source = demo.write(tmp_path / "demo.ipynb", demo.notebook(cells))
+    assert problems(json.load(open(source))) == []
+    released = release_notebook(source)
+    assert "".join(released_cells(source)["task_explain"]["source"]) == "Explain your counter.\n\n"
+    assert "MARK SCHEME" not in released and "it counts" not in released  # not in the cell, not in check()'s data
+    for cell, message in [
+        (demo.task("t", "x\n=== BEGIN MARK SCHEME ===\nsecret\n", 2), "never closed"),
+        (demo.task("t", "x\n=== BEGIN MARK SCHEME ===\n![plot](attachment:plot.png)\n=== END MARK SCHEME ===\n", 2),
+         "an attachment in the mark scheme"),
+        (demo.markdown_answer("essay2", "### BEGIN SOLUTION\nx\n### END SOLUTION\n=== BEGIN MARK SCHEME ===\n"
+                                        "secret\n=== END MARK SCHEME ===\n", 1), "outside a task cell"),
+        ({"cell_type": "markdown", "id": "note", "metadata": {},
+          "source": ["=== BEGIN MARK SCHEME ===\n", "secret\n", "=== END MARK SCHEME ===\n"]}, "outside a task cell"),
+    ]:
+        found = problems(demo.notebook(demo.manual_cells()[:8] + [cell] + demo.manual_cells()[8:]))
+        assert any(message in p for p in found), (message, found)
