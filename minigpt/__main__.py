@@ -116,9 +116,10 @@ def build_parser():
 
     speedrun = commands.add_parser(
         "speedrun", parents=[common], help="the main job: pretrain, chat-tune, evaluate, report",
-        description="From nothing to a chat model with a report card: TinyChat data, a tokenizer, pretraining "
-                    "on the embedded corpus, chat tuning, evaluation and report, in runs/NAME/. Running it "
-                    "again resumes; --fresh starts over.")
+        description="From nothing to a chat model with a report card: TinyWorld (its people, written into "
+                    "runs/NAME/world.json) and TinyChat data, a tokenizer, pretraining on the people's "
+                    "biographies, chat tuning, the same tuning without pretraining, evaluation of the three "
+                    "models and report, in runs/NAME/. Running it again resumes; --fresh starts over.")
     add_options(speedrun, SpeedrunConfig)
     speedrun.add_argument("--fresh", action="store_true", help="delete an earlier run of this name first")
     speedrun.add_argument("--no-progress", action="store_true", help="hide progress bars")
