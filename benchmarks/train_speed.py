@@ -148,6 +148,10 @@ def main(argv=None):
                         help="minigpt models trained at once, each in its own process (default 1)")
     parser.add_argument("--progress", action="store_true", help="show a progress bar")
     args = parser.parse_args(argv)
+    if args.processes < 1:
+        parser.error(f"--processes must be 1 or more, got {args.processes}")
+    if args.processes > 1 and args.compare_torch:
+        parser.error("--processes and --compare-torch measure different things: run them one at a time")
 
     threads = args.threads or os.cpu_count() or 1
     results = []
