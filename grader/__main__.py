@@ -8,7 +8,7 @@ import argparse
 import os
 import sys
 
-from . import feedback, grade, gradescope, manual, notebook, release
+from . import autotest, feedback, grade, gradescope, manual, notebook, release
 from .sandbox import Limits
 
 EXAMPLES = """examples:
@@ -26,7 +26,10 @@ def main(argv=None):
                                      description="Release, check and grade nbgrader-style lesson notebooks.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    lint = commands.add_parser("validate", help="lint a source notebook (ids, points, markers, tests)")
+    lint = commands.add_parser("validate", help="lint a source notebook (ids, points, markers, tests)",
+                               description="List every problem of each source notebook; exit 1 if there is one. "
+                                           "A notebook with nbgrader AUTOTEST lines is run once (in the "
+                                           "sandbox), as release runs it to write them out.")
     lint.add_argument("notebooks", nargs="+", metavar="NOTEBOOK")
 
     out = commands.add_parser("release", help="write the student version of source notebooks")
@@ -87,13 +90,24 @@ def _validate(args):
     failed = False
     for path in args.notebooks:
         source = notebook.read_source(path)
-        found = notebook.problems(source) + notebook.data_file_problems(source, path)
+        found = (notebook.problems(source) + notebook.data_file_problems(source, path)
+                 + autotest.problems(source, path))
+        if not found and autotest.uses_autotests(source):  # run it once, as release will, so "ok" means it works
+            found = _written_out_problems(path)
         for problem in found:
             print(f"{path}: {problem}")
         if not found:
             print(f"{path}: ok")
         failed = failed or bool(found)
     return 1 if failed else 0
+
+
+def _written_out_problems(path):
+    try:
+        grade.source_notebook(path)
+    except notebook.NotebookError as error:
+        return [str(error)]
+    return []
 
 
 def _release(args):

@@ -24,11 +24,13 @@ MAX_ANSWER = 20_000  # characters of one manually graded answer kept for the rev
 class Assignment:
     """A source notebook ready for grading: questions, cells to restore, the tests' scope."""
 
-    def __init__(self, source_path, extra_tests=None):
+    def __init__(self, source_path, extra_tests=None, notebook=None):
+        """``notebook``: the source as already read, e.g. with its AUTOTEST lines written out
+        (:func:`grader.grade.source_notebook`); by default, the file at ``source_path``."""
         self.name = nb.assignment_name(source_path)
         self.filename = os.path.basename(source_path)
         self.folder = os.path.basename(os.path.dirname(os.path.abspath(source_path)))  # nbgrader's assignment
-        self.notebook = nb.read_source(source_path)
+        self.notebook = nb.read_source(source_path) if notebook is None else notebook
         # Tests open the lesson's data files by name: they run in the source's folder, the
         # student's code in its own folder holding read-only copies (nbgrader runs both there).
         self.source_folder = os.path.dirname(os.path.abspath(source_path))

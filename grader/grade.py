@@ -12,6 +12,7 @@ one submission's failure costs only its own row.
 
 import builtins
 import contextlib
+import copy
 import io
 import os
 import random
@@ -25,7 +26,7 @@ from multiprocessing import get_context
 
 import numpy
 
-from . import forbidden, proxy
+from . import autotest, forbidden, proxy, scope
 from . import notebook as nb
 from .assignment import Assignment, plan, submission_cells
 from .results import PENDING, STATUSES, QuestionResult, SubmissionResult, manual_result, test_result
@@ -40,7 +41,9 @@ WITHHELD = "the message is shown by check() in your notebook"
 
 def grade_notebook(source, submission, limits=Limits(), extra_tests=None, student=None):
     """Grade one submitted notebook against ``source`` (a path or an :class:`Assignment`)."""
-    assignment = source if isinstance(source, Assignment) else Assignment(source, extra_tests)
+    if not isinstance(source, Assignment):
+        source = Assignment(source, extra_tests, source_notebook(source, limits))
+    assignment = source
     student = student or nb.assignment_name(submission)
     try:
         cells, answers = submission_cells(assignment, submission)
@@ -119,6 +122,7 @@ class _Grading:
         self.skipped = []    # cells not run, for the submission's message
         self.tainted = False  # a hidden test has run: the student process may hold hidden data
         self.test_output = ""  # what the tests printed, for the instructor's log
+        self.test_names = {}  # what earlier tests defined (a helper, a saved value): later tests see it
         solutions = {nb.grade_id(c) for _, c in cells if nb.is_solution(c)}
         self.missing = {q.id for q in assignment.questions if q.id not in solutions}
         self.violations = {q.id: found for q in assignment.questions if q.forbidden
@@ -191,14 +195,11 @@ class _Grading:
             self.notes[step.question].append(f"your cell raised {_type_name(error, self.tainted)}{detail}")
 
     def _run_test(self, test, box):
-        seed = zlib.crc32(test.id.encode())
-        random.seed(seed)
-        numpy.random.seed(seed)
         hidden = _HiddenLines(test)
         printed = io.StringIO()  # what a test prints is the instructor's: the log, never the terminal
+        globals_ = None
         try:
-            proxy.ask(box, "seed", seed=seed)
-            globals_ = self.assignment.scope.build(box)
+            globals_ = self._test_scope(test, box)
             with hidden, _working_directory(self.assignment.source_folder), \
                     contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
                 value = nb.run_test_code(test.code, _filename(test), globals_)
@@ -208,11 +209,35 @@ class _Grading:
                 raise
             return self._failure(test, error, hidden.ran)
         finally:
+            self._keep_definitions(test, globals_)
             self.tainted = self.tainted or hidden.ran
             self.test_output += f"--- test {test.id} printed ---\n{printed.getvalue()}" if printed.getvalue() else ""
         if status == "error" and hidden.ran:  # the value may come from a hidden case
             message = "a hidden test ended with error"
         return test_result(test, status, message, test.hints if status != "pass" else (), points)
+
+    def _test_scope(self, test, box):
+        """A test's globals: the student's names fresh from ``box``, and what earlier tests defined.
+
+        Both processes are seeded from the test's id first, so a test that draws random inputs
+        draws the same ones for every student."""
+        seed = zlib.crc32(test.id.encode())
+        random.seed(seed)
+        numpy.random.seed(seed)
+        proxy.ask(box, "seed", seed=seed)
+        globals_ = self.assignment.scope.build(box)
+        globals_.update(self.test_names)
+        return globals_
+
+    def _keep_definitions(self, test, globals_):
+        """Keep the names ``test`` binds for later tests, as nbgrader's kernel keeps a test cell's
+        definitions; a lesson's name is never kept: it always comes from the student's process."""
+        tree, _ = forbidden.parse_cell(test.code)
+        if globals_ is None or tree is None:
+            return
+        lesson = set(self.assignment.scope.lesson_names)
+        self.test_names.update({name: globals_[name] for name in scope.bound_names(tree)
+                                if name not in lesson and name in globals_})
 
     def _failure(self, test, error, hidden_ran):
         """The result of a failed test, with only what the student may see in its message.
@@ -278,6 +303,94 @@ def _where(error, test):
     return f"at: {line}" if line else "in the test"
 
 
+# ---- a source's AUTOTEST lines ---------------------------------------------------------------
+
+
+def source_notebook(source_path, limits=Limits()):
+    """The source notebook as the release and grading use it: nbgrader's AUTOTEST lines written out.
+
+    A notebook without them is returned as read.  One with them runs once, in a
+    sandbox, as a submission of itself (its own solutions), and each test cell's
+    AUTOTEST lines are written out in that test's scope (:mod:`grader.autotest`):
+    the expected values are what grading computes for the same code, so the
+    solution passes and nothing is compared that the student's process could write.
+    """
+    notebook = nb.read_source(source_path)
+    if not autotest.uses_autotests(notebook):
+        return notebook
+    nb.questions(notebook)  # what validate refuses is reported first
+    found = autotest.problems(notebook, source_path)
+    if found:
+        raise nb.NotebookError("; ".join(found))
+    assignment = Assignment(source_path, notebook=notebook)
+    writing = _WritingAutotests(assignment, autotest.load_templates(notebook, source_path), limits)
+    result = writing.run(assignment.name)
+    expanded = copy.deepcopy(notebook)
+    for cell in expanded["cells"]:
+        test_id = nb.grade_id(cell) if nb.is_test(cell) else None
+        if test_id in writing.tests_with_autotests and test_id not in writing.written:
+            why = result.message or writing.results.get(test_id, result).message or "it did not run"
+            raise nb.NotebookError(f"test {test_id!r}: its AUTOTEST lines could not be written out: {why}")
+        if test_id in writing.written:
+            cell["source"] = nb.split_lines(writing.written[test_id])
+    nb.questions(expanded)  # the written-out tests are checked like tests written by hand
+    return expanded
+
+
+class _WritingAutotests(_Grading):
+    """Runs a source notebook as grading runs a submission, writing out each test's AUTOTEST lines."""
+
+    def __init__(self, assignment, templates, limits):
+        cells = [(position, cell) for position, cell in enumerate(assignment.notebook["cells"], 1)
+                 if cell.get("cell_type") == "code"]
+        super().__init__(assignment, cells, limits)
+        self.violations = {}  # the forbidden names bind the student's answer, not the instructor's
+        self.templates = templates
+        self.index = {nb.grade_id(c): i for i, c in enumerate(assignment.notebook["cells"]) if nb.is_test(c)}
+        self.tests_with_autotests = {t.id for t in assignment.tests.values() if nb.autotest_lines(t.code)}
+        self.written = {}  # test id -> the cell's code with its AUTOTEST lines written out
+
+    def _run_test(self, test, box):
+        if test.id not in self.tests_with_autotests:
+            return super()._run_test(test, box)
+        globals_ = self._test_scope(test, box)
+
+        def run(code, what=None):
+            try:
+                return autotest.shown(nb.run_test_code(code, _filename(test), globals_))
+            except Exception as error:  # the instructor's expression failed on the instructor's solution
+                what = what or (code.strip().splitlines() or [""])[0]
+                raise nb.NotebookError(f"test {test.id!r}: writing out its AUTOTEST lines, {what[:200]!r} raised "
+                                       f"{type(error).__name__}: {str(error)[:300]}") from None
+
+        def check_plain(snippet):
+            run(f"__autotest_value = ({snippet})", what=snippet)
+            if _holds_student_object(globals_.pop("__autotest_value", None)):
+                raise nb.NotebookError(
+                    f"test {test.id!r}: AUTOTEST {snippet!r} is an object that stays in the student's process, so "
+                    f"its text would be written by the student's code: test plain values made from it "
+                    f"(e.g. sorted(...) of a set, a number, a list)")
+
+        printed = io.StringIO()  # the success message and the lesson's prints are nobody's business here
+        with _working_directory(self.assignment.source_folder), \
+                contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+            self.written[test.id] = autotest.instantiate(test.code, self.index[test.id], self.templates,
+                                                         run, check_plain)
+        self._keep_definitions(test, globals_)
+        return test_result(test, "pass", "", (), test.points)
+
+
+def _holds_student_object(value, depth=0):
+    """Whether ``value`` is, or holds, a handle to an object in the student's process (or its class)."""
+    if isinstance(value, proxy.Remote) or value is proxy.Remote:
+        return True
+    if depth < 20 and isinstance(value, (list, tuple)):
+        return any(_holds_student_object(item, depth + 1) for item in value)
+    if depth < 20 and isinstance(value, dict):
+        return any(_holds_student_object(item, depth + 1) for pair in value.items() for item in pair)
+    return False
+
+
 # ---- a folder of submissions ----------------------------------------------------------------
 
 
@@ -290,7 +403,7 @@ def grade_submissions(source, submissions_dir, limits=Limits(), workers=None, ex
     """
     if os.path.isdir(source):
         return grade_assignment(source, submissions_dir, limits, workers, extra_tests)
-    assignment = Assignment(source, extra_tests)
+    assignment = Assignment(source, extra_tests, source_notebook(source, limits))
     jobs = find_submissions(submissions_dir, assignment.filename, assignment.folder)
     return _grade_jobs(assignment, source, extra_tests, jobs, limits, workers)
 
@@ -312,7 +425,7 @@ def grade_assignment(folder, submissions_dir, limits=Limits(), workers=None, ext
         stem = nb.assignment_name(source)
         extra = os.path.join(extra_tests, stem) if extra_tests and os.path.isdir(os.path.join(extra_tests, stem)) \
             else None
-        assignment = Assignment(source, extra)
+        assignment = Assignment(source, extra, source_notebook(source, limits))
         jobs = [job if job.path is None or os.path.dirname(os.path.abspath(job.path)) != os.path.abspath(submissions_dir)
                 else Submission(job.student, problem="an assignment of several notebooks needs a folder per student")
                 for job in find_submissions(submissions_dir, assignment.filename, name, exact_name=True)]
@@ -350,8 +463,8 @@ def _grade_jobs(assignment, source, extra_tests, jobs, limits, workers):
 def _in_pool(workers, source, extra_tests, jobs, limits, assignment):
     """Results of ``jobs`` graded by ``workers`` processes, and the indexes lost to a dying worker."""
     results, lost = [], []
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"),
-                             initializer=_init_worker, initargs=(source, extra_tests)) as pool:
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker,
+                             initargs=(source, extra_tests, assignment.notebook)) as pool:
         futures = [pool.submit(_grade_job, None, job, limits) for job in jobs]
         for index, (job, future) in enumerate(zip(jobs, futures)):
             try:
@@ -369,10 +482,10 @@ def _grader_failure(error):
 _worker_assignment = None
 
 
-def _init_worker(source, extra_tests):
+def _init_worker(source, extra_tests, notebook):
     global _worker_assignment
     os.environ.setdefault("GLOG_v", "3")
-    _worker_assignment = Assignment(source, extra_tests)
+    _worker_assignment = Assignment(source, extra_tests, notebook)
 
 
 def _grade_job(assignment, job: Submission, limits):

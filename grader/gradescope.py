@@ -21,7 +21,7 @@ import zipfile
 
 from . import notebook as nb
 from .feedback import gradescope_results
-from .grade import grade_notebook
+from .grade import grade_notebook, source_notebook
 from .sandbox import GRADER_PARENT, Limits
 from .submissions import find_in_folder
 
@@ -46,7 +46,7 @@ SKIPPED = {".git", ".venv", "venv", "__pycache__", "runs", "build", "dist", "_bu
 
 def autograder_zip(source_path, output, limits=Limits()):
     """Write Gradescope's autograder zip for ``source_path`` to ``output``; return the files it holds."""
-    source = nb.read_source(source_path)
+    source = source_notebook(source_path, limits)  # AUTOTEST lines written out here, not in the container
     nb.questions(source)  # a source that validate refuses never reaches students
     files = nb.data_files(source, source_path)
     project = _project_files()
@@ -56,7 +56,7 @@ def autograder_zip(source_path, output, limits=Limits()):
     with zipfile.ZipFile(output, "w", zipfile.ZIP_DEFLATED) as archive:
         _add(archive, "setup.sh", SETUP, executable=True)
         _add(archive, "run_autograder", RUN.format(notebook=shlex.quote(name), options=options), executable=True)
-        archive.write(source_path, f"source/{name}")
+        _add(archive, f"source/{name}", nb.write_notebook(source))
         for relative, path in files.items():
             archive.write(path, f"source/{relative}")
         for relative, path in project.items():

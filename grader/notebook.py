@@ -13,7 +13,8 @@ A lesson is an nbgrader-style notebook.  Cell metadata ``nbgrader`` marks
   ``### BEGIN HIDDEN TESTS`` / ``### END HIDDEN TESTS`` regions and
   ``# HINT: ...`` lines shown to a student whose test fails; a test that raises
   scores 0, and one whose last line is a number scores that many points
-  (nbgrader's partial credit, :func:`test_points`); ``### AUTOTEST`` is refused;
+  (nbgrader's partial credit, :func:`test_points`); ``### AUTOTEST expr`` lines
+  are written out into asserts at release, as nbgrader does (:mod:`grader.autotest`);
 * manually graded cells (:class:`ManualQuestion`): an answer a person grades
   (``"solution": true`` and ``"grade": true``, markdown or code, with
   ``points``) and a task (``"task": true``, a markdown cell with ``points``:
@@ -51,7 +52,7 @@ SOLUTION_BEGIN, SOLUTION_END = "BEGIN SOLUTION", "END SOLUTION"
 HIDDEN_BEGIN, HIDDEN_END = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
 MARK_SCHEME_BEGIN, MARK_SCHEME_END = "BEGIN MARK SCHEME", "END MARK SCHEME"  # a task's notes for the grader
 ATTACHMENT = re.compile(r"!\[.*\]\(attachment:.+?\)")  # a markdown image stored in the cell itself
-AUTOTEST = re.compile(r"^\s*###\s*(HASHED\s+)?AUTOTEST\b")  # nbgrader's generated tests: not supported
+AUTOTEST, HASHED = "AUTOTEST", "HASHED"  # nbgrader's generated tests: a comment line holding AUTOTEST
 SCHEMA_VERSION = 3  # nbgrader's cell-metadata schema; older ones are upgraded as nbgrader does
 HINT_PREFIX = "# HINT:"
 MAX_NOTEBOOK_BYTES = 64 * 2**20  # a submission is read into memory and parsed by the grader
@@ -398,6 +399,24 @@ def strip_mark_scheme(code):
     return without_lines(code, marked_lines(code, MARK_SCHEME_BEGIN, MARK_SCHEME_END))
 
 
+def is_autotest_line(line):
+    """nbgrader's test: a comment line (``#`` first) that holds ``AUTOTEST`` anywhere."""
+    return AUTOTEST in line and line.strip().startswith("#")
+
+
+def autotest_snippets(line):
+    """``(hashed, expressions)`` of an AUTOTEST line: what follows ``AUTOTEST``, split at ``;``
+    (nbgrader's rule, a ``;`` inside a string included); ``HASHED`` before it hides the values."""
+    start = line.find(AUTOTEST)
+    snippets = [part.strip() for part in line[start + len(AUTOTEST):].strip().strip(";").split(";")]
+    return HASHED in line[:start], [snippet for snippet in snippets if snippet]
+
+
+def autotest_lines(code):
+    """``[(hashed, expressions)]`` of each AUTOTEST line of ``code``."""
+    return [autotest_snippets(line) for line in code.split("\n") if is_autotest_line(line)]
+
+
 def without_lines(code, numbers):
     """``code`` without the lines whose 1-based numbers are in ``numbers``."""
     return "".join(line for n, line in enumerate(code.splitlines(keepends=True), 1) if n not in numbers)
@@ -539,18 +558,14 @@ def problems(notebook):
         version = meta.get("schema_version", SCHEMA_VERSION)
         if type(version) is not int or version > SCHEMA_VERSION:
             found.append(f"{where}: nbgrader schema_version {version!r} is newer than this grader knows ({SCHEMA_VERSION})")
-        if any(AUTOTEST.match(line) for line in code.splitlines()):
-            found.append(f"{where}: nbgrader's ### AUTOTEST is not supported: write the asserts out")
         if meta.get("task") and cell.get("cell_type") != "markdown":
             found.append(f"{where}: a task cell (graded by hand) must be a markdown cell")
         elif meta.get("task") and (meta.get("solution") or meta.get("grade")):
             found.append(f"{where}: a task cell cannot also be a solution or test cell")
-        elif meta.get("task"):
-            found += _points_problems(where, meta, "a manually graded cell")
-            found += _mark_scheme_problems(where, code)
         elif is_manual(cell):
             found += _points_problems(where, meta, "a manually graded cell")
-            found += _marker_problems(where, code, SOLUTION_BEGIN, SOLUTION_END)
+            found += (_mark_scheme_problems(where, code) if is_task(cell)
+                      else _marker_problems(where, code, SOLUTION_BEGIN, SOLUTION_END))
         elif meta.get("grade") and cell.get("cell_type") != "code":
             found.append(f"{where}: a graded {cell.get('cell_type')} cell must also be a solution cell "
                          f"(a manually graded answer) or a task")
@@ -593,9 +608,11 @@ def _test_code_problems(where, code):
         tree = ast.parse(code)
     except SyntaxError as error:
         return [f"{where}: test is not valid Python (line {error.lineno}: {error.msg})"]
-    if not tree.body:
+    autotests = autotest_lines(code)
+    if not tree.body and not autotests:
         return [f"{where}: test has no code that runs (only comments), so every answer would pass"]
-    found = []
+    found = [f"{where}: an AUTOTEST line with no expression after it tests nothing"
+             for _, snippets in autotests if not snippets]
     for token in tokenize.generate_tokens(io.StringIO(code).readline):
         text = token.string.lstrip("#").strip()
         if token.type == tokenize.COMMENT and text.startswith("assert ") and _parses(text):
@@ -634,6 +651,8 @@ def _stray_marker_problems(where, cell):
         found.append(f"{where}: '{HIDDEN_BEGIN}' outside a test cell")
     if not is_task(cell) and MARK_SCHEME_BEGIN in code:
         found.append(f"{where}: '{MARK_SCHEME_BEGIN}' outside a task cell")
+    if cell.get("cell_type") == "code" and not is_test(cell) and autotest_lines(code):
+        found.append(f"{where}: an AUTOTEST line outside a test cell (only test cells' AUTOTEST lines become tests)")
     return found
 
 

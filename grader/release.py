@@ -1,6 +1,7 @@
 """Make the student version of a lesson notebook.
 
-The output depends only on the source notebook's content and file name, so a
+The output depends only on the source notebook's content and file name (and,
+for nbgrader's AUTOTEST lines, the values its own solutions give), so a
 committed release can be compared byte for byte with a fresh one.
 """
 
@@ -10,14 +11,20 @@ import os
 
 from . import notebook as nb
 from . import scope
+from .grade import source_notebook
+from .sandbox import Limits
 
 STUB = ["# YOUR CODE HERE", "raise NotImplementedError()"]
 MARKDOWN_STUB = ["YOUR ANSWER HERE"]  # a written answer's place, as nbgrader leaves it
 
 
-def release_notebook(source_path):
-    """Return the released notebook for ``source_path`` as text (JSON)."""
-    source = nb.read_source(source_path)
+def release_notebook(source_path, limits=Limits()):
+    """Return the released notebook for ``source_path`` as text (JSON).
+
+    Its AUTOTEST lines are written out first, as nbgrader's generate_assignment
+    does: that runs the source once under ``limits`` (:func:`grader.grade.source_notebook`).
+    """
+    source = source_notebook(source_path, limits)
     questions = nb.questions(source)  # raises NotebookError on an invalid source
     name = nb.assignment_name(source_path)
     manual = [q.id for q in nb.manual_questions(source)]

@@ -43,7 +43,7 @@ def test_demo_source_is_valid(source):
     (lambda cells: cells[3]["metadata"]["nbgrader"].update(points=float("nan")), "finite"),
     (lambda cells: cells[3]["metadata"]["nbgrader"].update(schema_version=99), "newer than this grader"),
     (lambda cells: cells[3]["metadata"]["nbgrader"].update(grade_id=""), "non-empty string"),
-    (lambda cells: cells[3]["source"].insert(0, "### AUTOTEST square(2)\n"), "AUTOTEST is not supported"),
+    (lambda cells: cells[2]["source"].insert(0, "# AUTOTEST square(2)\n"), "AUTOTEST line outside a test cell"),
     (lambda cells: cells.insert(4, dict(demo.test("essay", "", 2), cell_type="markdown")), "a manually graded answer"),
     (lambda cells: cells.insert(4, dict(demo.code_cell("", grade_id="t", task=True))), "must be a markdown cell"),
     (lambda cells: cells[3].update(source=["# assert square(3) == 9\n"]), "only comments"),
