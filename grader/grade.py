@@ -365,11 +365,10 @@ class _WritingAutotests(_Grading):
 
         def check_plain(snippet):
             run(f"__autotest_value = ({snippet})", what=snippet)
-            if _holds_student_object(globals_.pop("__autotest_value", None)):
-                raise nb.NotebookError(
-                    f"test {test.id!r}: AUTOTEST {snippet!r} is an object that stays in the student's process, so "
-                    f"its text would be written by the student's code: test plain values made from it "
-                    f"(e.g. sorted(...) of a set, a number, a list)")
+            why = _not_comparable_as_text(globals_.pop("__autotest_value", None))
+            if why:
+                raise nb.NotebookError(f"test {test.id!r}: AUTOTEST {snippet!r} {why}: test a plain value made "
+                                       f"from it instead (e.g. sorted(...), a number, a list)")
 
         printed = io.StringIO()  # the success message and the lesson's prints are nobody's business here
         with _working_directory(self.assignment.source_folder), \
@@ -380,15 +379,26 @@ class _WritingAutotests(_Grading):
         return test_result(test, "pass", "", (), test.points)
 
 
-def _holds_student_object(value, depth=0):
-    """Whether ``value`` is, or holds, a handle to an object in the student's process (or its class)."""
+def _not_comparable_as_text(value, depth=0):
+    """Why the text of ``value`` cannot be the expected text of an assert (None if it can).
+
+    An object left in the student's process would print what the student's code
+    says; a set prints in an order that depends on how it was built and on the
+    process (strings hash differently in every one), so a right answer could fail.
+    """
     if isinstance(value, proxy.Remote) or value is proxy.Remote:
-        return True
-    if depth < 20 and isinstance(value, (list, tuple)):
-        return any(_holds_student_object(item, depth + 1) for item in value)
-    if depth < 20 and isinstance(value, dict):
-        return any(_holds_student_object(item, depth + 1) for pair in value.items() for item in pair)
-    return False
+        return "is an object that stays in the student's process, so its text would be written by the student's code"
+    if isinstance(value, (set, frozenset)):
+        return "is a set, whose printed order depends on how it was built and differs between Python processes"
+    if depth >= 20:
+        return None
+    parts = [part for pair in value.items() for part in pair] if isinstance(value, dict) else \
+        value if isinstance(value, (list, tuple)) else []
+    for part in parts:
+        why = _not_comparable_as_text(part, depth + 1)
+        if why:
+            return why
+    return None
 
 
 # ---- a folder of submissions ----------------------------------------------------------------

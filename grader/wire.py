@@ -96,6 +96,7 @@ def _read_exact(fd, size, deadline):
 # ---- values ---------------------------------------------------------------
 
 _SCALARS = (type(None), bool, int, float, str)
+_SET_TAGS = {set: "$set", frozenset: "$frozenset"}
 
 
 def encode(value, blobs, other, depth=0):
@@ -113,6 +114,8 @@ def encode(value, blobs, other, depth=0):
         return [encode(item, blobs, other, depth + 1) for item in value]
     if kind is tuple:
         return {"$tuple": [encode(item, blobs, other, depth + 1) for item in value]}
+    if kind in (set, frozenset):
+        return {_SET_TAGS[kind]: [encode(item, blobs, other, depth + 1) for item in value]}
     if kind is dict:
         return {"$dict": [[encode(k, blobs, other, depth + 1), encode(v, blobs, other, depth + 1)]
                           for k, v in value.items()]}
@@ -159,10 +162,16 @@ def decode(data, blobs, tagged, depth=0, budget=None):
         raise WireError("unknown value")
     tag = next(iter(data))
     payload = data[tag]
-    if tag in ("$tuple", "$dict", "$bytes", "$array", "$scalar") and len(data) != 1:
+    if tag in ("$tuple", "$set", "$frozenset", "$dict", "$bytes", "$array", "$scalar") and len(data) != 1:
         raise WireError(f"malformed {tag}")
     if tag == "$tuple" and type(payload) is list:
         return tuple(inner(item) for item in payload)
+    if tag in ("$set", "$frozenset") and type(payload) is list:
+        items = [inner(item) for item in payload]
+        try:
+            return (set if tag == "$set" else frozenset)(items)
+        except TypeError:
+            raise WireError(f"a {tag[1:]} holds an unhashable value") from None
     if tag == "$dict" and type(payload) is list and all(type(p) is list and len(p) == 2 for p in payload):
         return {inner(k): inner(v) for k, v in payload}
     if tag == "$bytes" and type(payload) is str:
@@ -174,7 +183,7 @@ def decode(data, blobs, tagged, depth=0, budget=None):
         if array.shape != ():
             raise WireError("a scalar must have no dimensions")
         return array[()]
-    if tag in ("$tuple", "$dict", "$bytes"):
+    if tag in ("$tuple", "$set", "$frozenset", "$dict", "$bytes"):
         raise WireError(f"malformed {tag}")
     return tagged(tag, data, inner)
 

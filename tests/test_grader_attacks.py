@@ -302,6 +302,7 @@ def test_names_the_student_process_reports_beyond_those_asked_for_end_the_submis
     "{'$dict': [['square', {'$handle': 'x', 'type': 1}]]}",   # a handle that is not one
     "{'$dict': 5}", "[1] * 3_000_000", "{'$tuple': 3}", "{'$bytes': '!!'}", "{'$scalar': 0}",
     "{'$dict': [[[1], 2]]}",                                    # an unhashable key
+    "{'$set': [[1]]}", "{'$frozenset': 2}",                     # an unhashable member, a set that is not a list
 ])
 def test_every_malformed_answer_ends_the_submission_quickly(tmp_path, source, reply):
     forged = ("import grader.student\n"

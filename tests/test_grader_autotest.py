@@ -146,6 +146,7 @@ def test_validate_says_what_stops_autotests(tmp_path, tests, solution, templates
     ("nothing_here", "writing out its AUTOTEST lines, 'nothing_here' raised NameError"),
     ("box", "AUTOTEST 'box' is an object that stays in the student's process"),
     ("[box]", "AUTOTEST '[box]' is an object that stays in the student's process"),
+    ("{'x': set(b)}", "AUTOTEST \"{'x': set(b)}\" is a set, whose printed order depends on how it was built"),
 ])
 def test_release_refuses_in_one_line_what_it_cannot_write_out(tmp_path, snippet, message):
     """An expression that fails on the solution, or whose text the student's code would write."""

@@ -185,6 +185,18 @@ def test_mindspore_cell_and_tensors_travel_as_plain_data(tmp_path):
     assert (cheated.score, cheated.status) == (0, "ok"), cheated
 
 
+def test_sets_a_student_returns_arrive_as_sets(tmp_path):
+    """A set or frozenset crosses as plain data (it used to arrive as a handle, equal to nothing)."""
+    answer = "def letters(word):\n    ### BEGIN SOLUTION\n    return set(word), frozenset(word.upper())\n    ### END SOLUTION\n"
+    test = "found, upper = letters('banana')\nassert found == {'a', 'b', 'n'} and type(found) is set\n" \
+           "assert upper == frozenset('ABN') and type(upper) is frozenset\n"
+    source = demo.write(tmp_path / "sets.ipynb", demo.notebook([demo.solution("q", answer), demo.test("t", test, 1)]))
+    wrong = demo.write(tmp_path / "wrong.ipynb", demo.notebook([
+        demo.solution("q", answer.replace("set(word),", "set(word) | {'z'},")), demo.test("t", test, 1)]))
+    assert grade_notebook(source, source, LIMITS).score == 1
+    assert grade_notebook(source, wrong, LIMITS).score == 0
+
+
 def odd_submissions(folder):
     """Submissions whose metadata or cells are not what a notebook holds."""
     def with_cells(change):
