@@ -111,7 +111,8 @@ def main():
         with tempfile.TemporaryDirectory() as folder:
             work = Path(folder)
             theirs, their_scores = nbgrader_side(source.resolve(), args.nbgrader_bin, work, handed_in)
-            ours, our_scores = our_side(source.resolve(), work, handed_in)
+            # The same copy nbgrader reads (with autotests.yml, without the files beside the original).
+            ours, our_scores = our_side(work / "course" / "source" / "ps" / source.name, work, handed_in)
             release = "nbgrader failed" if theirs is None else "same" if same_cells(ours, theirs) else "differs"
             others = ", ".join(f"{path.stem[len(source.stem) + 1:]} {their_scores.get(path.stem)} / "
                                f"{our_scores[path.stem]}" for path in handed_in)

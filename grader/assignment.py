@@ -10,7 +10,7 @@ nbgrader's ``converters/autograde.py``, small named stages.
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from . import forbidden, scope
 from . import notebook as nb
@@ -43,7 +43,9 @@ class Assignment:
         self.tests = {t.id: t for q in self.questions for t in q.tests}
         self.manual = nb.manual_questions(self.notebook)
         # Questions as the gradebook lists them: autograded and manual, in notebook order.
-        self.question_order = [gid for gid, c in self.cells.items() if nb.is_solution(c) or nb.is_manual(c)]
+        own = {q.id for q in self.questions if not q.has_answer}  # test cells that are questions of their own
+        self.question_order = [gid for gid, c in self.cells.items() if nb.is_solution(c) or nb.is_manual(c)
+                               or gid in own]
         code_cells = [c for c in self.notebook["cells"] if c.get("cell_type") == "code" and not nb.is_test_setup(c)]
         self.scope = scope.TestScope(self.notebook)
         self.test_reads = {q.id: set().union(*(_reads(t.code) for t in q.tests)) for q in self.questions}
@@ -96,7 +98,7 @@ def _add_extra_tests(questions, directory):
                 lines = frozenset(range(1, code.count("\n") + 2))
                 test = nb.Test(f"{qid}.{name[:-3]}", qid, float(found.group(1)) if found else 1.0, code, lines, ())
                 extra.setdefault(qid, []).append(test)
-    return [nb.Question(q.id, q.forbidden, q.tests + tuple(extra.get(q.id, ()))) for q in questions]
+    return [replace(q, tests=q.tests + tuple(extra.get(q.id, ()))) for q in questions]
 
 
 def submission_cells(assignment, path):

@@ -13,7 +13,7 @@ import signal
 import sys
 import threading
 
-from grader.notebook import run_test_code, test_failure, test_points
+from grader.notebook import execution_variable, run_test_code, test_failure, test_points
 
 TIME_LIMIT_S = 30
 
@@ -67,7 +67,7 @@ def _run(test, namespace, setup):
     """Run one test on a copy of the namespace, so tests cannot disturb the student's variables."""
     scope = dict(namespace)
     try:
-        with _time_limit(TIME_LIMIT_S):
+        with _time_limit(TIME_LIMIT_S), execution_variable("validate"):
             if setup is not None:
                 exec(setup, scope)
             value = run_test_code(test["code"], f"<test {test['id']}>", scope)

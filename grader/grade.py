@@ -100,12 +100,14 @@ def _filename(test):
 
 
 @contextlib.contextmanager
-def _working_directory(folder):
-    """Run a test in the source notebook's folder, where its data files are (one test at a time)."""
+def _test_environment(folder):
+    """Run a test in the source notebook's folder, where its data files are (one test at a time),
+    with nbgrader's ``NBGRADER_EXECUTION=autograde`` set, as in the student's process."""
     previous = os.getcwd()
     os.chdir(folder)
     try:
-        yield
+        with nb.execution_variable("autograde"):
+            yield
     finally:
         os.chdir(previous)
 
@@ -124,7 +126,7 @@ class _Grading:
         self.test_output = ""  # what the tests printed, for the instructor's log
         self.test_names = {}  # what earlier tests defined (a helper, a saved value): later tests see it
         solutions = {nb.grade_id(c) for _, c in cells if nb.is_solution(c)}
-        self.missing = {q.id for q in assignment.questions if q.id not in solutions}
+        self.missing = {q.id for q in assignment.questions if q.has_answer and q.id not in solutions}
         self.violations = {q.id: found for q in assignment.questions if q.forbidden
                            for found in [self._violation(q)] if found}
 
@@ -200,7 +202,7 @@ class _Grading:
         globals_ = None
         try:
             globals_ = self._test_scope(test, box)
-            with hidden, _working_directory(self.assignment.source_folder), \
+            with hidden, _test_environment(self.assignment.source_folder), \
                     contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
                 value = nb.run_test_code(test.code, _filename(test), globals_)
                 status, points, message = nb.test_points(value, test.points)
@@ -371,7 +373,7 @@ class _WritingAutotests(_Grading):
                                        f"from it instead (e.g. sorted(...), a number, a list)")
 
         printed = io.StringIO()  # the success message and the lesson's prints are nobody's business here
-        with _working_directory(self.assignment.source_folder), \
+        with _test_environment(self.assignment.source_folder), \
                 contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
             self.written[test.id] = autotest.instantiate(test.code, self.index[test.id], self.templates,
                                                          run, check_plain)

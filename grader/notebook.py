@@ -33,6 +33,7 @@ which lines are hidden, and what a failed test means (:func:`test_failure`).
 """
 
 import ast
+import contextlib
 import io
 import json
 import math
@@ -53,6 +54,7 @@ HIDDEN_BEGIN, HIDDEN_END = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
 MARK_SCHEME_BEGIN, MARK_SCHEME_END = "BEGIN MARK SCHEME", "END MARK SCHEME"  # a task's notes for the grader
 ATTACHMENT = re.compile(r"!\[.*\]\(attachment:.+?\)")  # a markdown image stored in the cell itself
 AUTOTEST, HASHED = "AUTOTEST", "HASHED"  # nbgrader's generated tests: a comment line holding AUTOTEST
+EXECUTION_VARIABLE = "NBGRADER_EXECUTION"  # nbgrader's: "autograde" while grading, "validate" in check()
 SCHEMA_VERSION = 3  # nbgrader's cell-metadata schema; older ones are upgraded as nbgrader does
 HINT_PREFIX = "# HINT:"
 MAX_NOTEBOOK_BYTES = 64 * 2**20  # a submission is read into memory and parsed by the grader
@@ -103,9 +105,13 @@ class ManualQuestion:
 
 @dataclass(frozen=True)
 class Question:
+    """A solution cell and its tests; or a test cell above every solution cell, a question of its
+    own that tests the lesson's code (a locked cell, a data file), as nbgrader grades any test cell."""
+
     id: str
     forbidden: tuple
     tests: tuple
+    has_answer: bool = True  # whether a solution cell holds the student's answer
 
     @property
     def points(self):
@@ -457,6 +463,20 @@ def test_failure(error, code):
     return "error", f"{type(error).__name__}: {error}"
 
 
+@contextlib.contextmanager
+def execution_variable(value):
+    """``NBGRADER_EXECUTION`` set to ``value`` while a test runs, so a test can tell, as in nbgrader."""
+    previous = os.environ.get(EXECUTION_VARIABLE)
+    os.environ[EXECUTION_VARIABLE] = value
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(EXECUTION_VARIABLE, None)
+        else:
+            os.environ[EXECUTION_VARIABLE] = previous
+
+
 def run_test_code(code, filename, namespace):
     """Run a test cell's code as IPython runs a cell; return the value its last line shows.
 
@@ -525,6 +545,9 @@ def questions(notebook):
                 forbidden = tuple(grader_meta(current).get("forbidden", ()))
                 result.append(Question(nbgrader_meta(current)["grade_id"], forbidden, tuple(tests)))
             current, tests = cell, []
+        elif is_test(cell) and current is None:
+            test = _make_test(cell, nbgrader_meta(cell)["grade_id"])
+            result.append(Question(test.id, (), (test,), has_answer=False))
         elif is_test(cell):
             tests.append(_make_test(cell, nbgrader_meta(current)["grade_id"]))
     return result
@@ -581,8 +604,6 @@ def problems(notebook):
                 found.append(f"{where}: metadata grader.forbidden must be a list of names")
         elif is_test(cell):
             found += _points_problems(where, meta, "test cell")
-            if open_question is None and not any(is_solution(c) for c in notebook["cells"][:index]):
-                found.append(f"{where}: test cell comes before any solution cell")
             open_question = None
             found += _marker_problems(where, code, HIDDEN_BEGIN, HIDDEN_END)
             found += _test_code_problems(where, code)
@@ -590,8 +611,8 @@ def problems(notebook):
         found.append(f"question {open_question!r} has no test cell")
     if not seen:
         found.append("no graded cells: mark solution and test cells with nbgrader metadata")
-    elif not any(is_solution(cell) or is_manual(cell) for cell in notebook["cells"]):
-        found.append("no questions: nothing to grade without a solution cell and its test cells")
+    elif not any(is_solution(cell) or is_manual(cell) or is_test(cell) for cell in notebook["cells"]):
+        found.append("no questions: nothing to grade without a solution, test or manually graded cell")
     return found
 
 

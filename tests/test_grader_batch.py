@@ -12,7 +12,7 @@ import pytest
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "grader_fixtures"))
 import demo  # noqa: E402
 
-from grader import grade_notebook, grade_submissions, release_notebook, write_reports  # noqa: E402
+from grader import grade_notebook, grade_submissions, problems, release_notebook, write_reports  # noqa: E402
 from grader.sandbox import Limits  # noqa: E402
 
 LIMITS = Limits(cell_timeout=3, total_timeout=30, memory_mb=512)
@@ -195,6 +195,23 @@ def test_sets_a_student_returns_arrive_as_sets(tmp_path):
         demo.solution("q", answer.replace("set(word),", "set(word) | {'z'},")), demo.test("t", test, 1)]))
     assert grade_notebook(source, source, LIMITS).score == 1
     assert grade_notebook(source, wrong, LIMITS).score == 0
+
+
+def test_a_test_above_every_solution_is_a_question_of_its_own(tmp_path):
+    """nbgrader grades a test cell that no solution precedes (open_relative_file.ipynb): so does the grader,
+    with NBGRADER_EXECUTION=autograde in the student's process and in the tests, as nbgrader sets it."""
+    cells = [demo.code_cell("import os\nmode = os.getenv('NBGRADER_EXECUTION')\n", grade_id="setup", locked=True,
+                            solution=False, grade=False),
+             demo.test("t_mode", "assert mode == os.getenv('NBGRADER_EXECUTION') == 'autograde'\n", 2),
+             demo.solution("q_square", demo.SQUARE), demo.test("t_square", "assert square(3) == 9\n", 1)]
+    source = demo.write(tmp_path / "early.ipynb", demo.notebook(cells))
+    assert problems(json.load(open(source))) == []
+    solved = grade_notebook(source, source, LIMITS)
+    assert [(q.id, q.score, q.max_score) for q in solved.questions] == [("t_mode", 2, 2), ("q_square", 1, 1)]
+    released = demo.write(tmp_path / "released.ipynb", json.loads(release_notebook(source)))
+    assert [(q.id, q.score) for q in grade_notebook(source, released, LIMITS).questions] == [("t_mode", 2),
+                                                                                            ("q_square", 0)]
+    assert os.environ.get("NBGRADER_EXECUTION") is None  # set for the tests only
 
 
 def odd_submissions(folder):

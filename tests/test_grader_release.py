@@ -37,7 +37,6 @@ def test_demo_source_is_valid(source):
     (lambda cells: cells[2]["source"].remove("    ### END SOLUTION\n"), "never closed"),
     (lambda cells: cells[4]["source"].append("### BEGIN HIDDEN TESTS\n"), "never closed"),
     (lambda cells: cells.pop(9), "'q_counter' has no test cell"),
-    (lambda cells: cells.insert(1, demo.test("early", "assert True\n", 1)), "before any solution"),
     (lambda cells: cells[5]["metadata"]["grader"].update(forbidden="torch"), "list of names"),
     (lambda cells: cells[3]["source"].append("assert (\n"), "not valid Python"),
     (lambda cells: cells[3]["metadata"]["nbgrader"].update(points=float("nan")), "finite"),
@@ -143,6 +142,15 @@ def test_check_in_a_released_notebook(tmp_path, source, capsys):
     assert "0/1 visible tests passed" in capsys.readouterr().out
     exec("check(\'nope\')", scope)
     assert "Questions: q_square, q_softmax, q_counter" in capsys.readouterr().out
+
+
+def test_check_tells_a_test_it_is_validating_as_nbgrader_does(tmp_path, capsys):
+    cells = [demo.solution("q_square", demo.SQUARE),
+             demo.test("t_mode", "import os\nassert os.getenv('NBGRADER_EXECUTION') == 'validate'\n", 1)]
+    scope = released_kernel(demo.write(tmp_path / "mode.ipynb", demo.notebook(cells)))
+    exec("check('q_square')", scope)
+    assert "q_square: 1/1 visible tests passed" in capsys.readouterr().out
+    assert "NBGRADER_EXECUTION" not in os.environ  # only while the test runs
 
 
 def test_check_sees_the_students_names_as_the_grader_does(tmp_path, capsys):
