@@ -26,6 +26,7 @@ import yaml
 from . import notebook as nb
 
 FILENAME = "autotests.yml"
+PYTHON_KERNELS = ("python", "python3")  # the kernel names nbgrader's InstantiateTests knows for Python
 REQUIRED = ("dispatch", "normalize", "check", "templates")  # the keys nbgrader cannot do without
 
 
@@ -73,6 +74,11 @@ def load_templates(notebook, source_path):
     metadata = notebook.get("metadata") if isinstance(notebook.get("metadata"), dict) else {}
     kernelspec = metadata.get("kernelspec")
     kernel = kernelspec.get("name", "") if isinstance(kernelspec, dict) else ""
+    if not kernel:
+        raise nb.NotebookError("the notebook names no kernel (metadata.kernelspec.name), so no section of "
+                               f"{FILENAME} can be chosen for its AUTOTEST lines")
+    if kernel not in PYTHON_KERNELS:
+        raise nb.NotebookError(f"AUTOTEST lines of a {kernel!r} notebook: this grader runs Python notebooks only")
     section = data.get(kernel) if isinstance(data, dict) else None
     if not isinstance(section, dict):
         raise nb.NotebookError(f"{path} has no section for the notebook's kernel {kernel!r}")

@@ -142,6 +142,15 @@ def test_validate_says_what_stops_autotests(tmp_path, tests, solution, templates
         release_notebook(source, LIMITS)
 
 
+@pytest.mark.parametrize("kernel, message", [("ir", "AUTOTEST lines of a 'ir' notebook: this grader runs Python"),
+                                             ("", "the notebook names no kernel")])
+def test_autotests_need_a_python_kernel(tmp_path, kernel, message):
+    source = lesson(tmp_path, [("t", "### AUTOTEST a\n")])
+    notebook = read_source(source)
+    notebook["metadata"]["kernelspec"]["name"] = kernel
+    assert any(message in problem for problem in autotest_problems(notebook, source))
+
+
 @pytest.mark.parametrize("snippet, message", [
     ("nothing_here", "writing out its AUTOTEST lines, 'nothing_here' raised NameError"),
     ("box", "AUTOTEST 'box' is an object that stays in the student's process"),
