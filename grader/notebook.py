@@ -9,7 +9,8 @@ A lesson is an nbgrader-style notebook.  Cell metadata ``nbgrader`` marks
   as in nbgrader, a marker is any line that contains ``BEGIN SOLUTION`` (``## BEGIN SOLUTION``,
   ``# BEGIN SOLUTION`` and ``### BEGIN SOLUTION`` alike), and so for the others;
 * test cells (``"grade": true, "solution": false, "points": N``): plain Python
-  that tests the question of the nearest solution cell above it, with optional
+  that tests the question of the nearest solution cell above it (above every
+  solution cell, a test is a question of its own), with optional
   ``### BEGIN HIDDEN TESTS`` / ``### END HIDDEN TESTS`` regions and
   ``# HINT: ...`` lines shown to a student whose test fails; a test that raises
   scores 0, and one whose last line is a number scores that many points
