@@ -49,6 +49,8 @@ class Assignment:
         code_cells = [c for c in self.notebook["cells"] if c.get("cell_type") == "code" and not nb.is_test_setup(c)]
         self.scope = scope.TestScope(self.notebook)
         self.test_reads = {q.id: set().union(*(_reads(t.code) for t in q.tests)) for q in self.questions}
+        # What each test defines for later tests (nbgrader's one kernel); a lesson's names never carry over.
+        self.test_binds = {t.id: _binds(t.code) - set(self.scope.lesson_names) for t in self.tests.values()}
         # The lesson's own unmarked cells, by the marked cell they follow: a student's copy that
         # is unchanged and in its place is the instructor's code, not the student's.
         self.lesson_cells = {(anchor, nb.cell_source(cell)) for anchor, cell in _anchored(code_cells)
@@ -71,6 +73,11 @@ class Assignment:
 def _reads(code):
     tree, _ = forbidden.parse_cell(code)
     return scope.read_names(tree) if tree else set()
+
+
+def _binds(code):
+    tree, _ = forbidden.parse_cell(code)
+    return scope.bound_names(tree) if tree else set()
 
 
 def _anchored(cells):

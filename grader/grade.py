@@ -26,7 +26,7 @@ from multiprocessing import get_context
 
 import numpy
 
-from . import autotest, forbidden, proxy, scope
+from . import autotest, forbidden, proxy
 from . import notebook as nb
 from .assignment import Assignment, plan, submission_cells
 from .results import PENDING, STATUSES, QuestionResult, SubmissionResult, manual_result, test_result
@@ -41,9 +41,8 @@ WITHHELD = "the message is shown by check() in your notebook"
 
 def grade_notebook(source, submission, limits=Limits(), extra_tests=None, student=None):
     """Grade one submitted notebook against ``source`` (a path or an :class:`Assignment`)."""
-    if not isinstance(source, Assignment):
-        source = Assignment(source, extra_tests, source_notebook(source, limits))
-    assignment = source
+    assignment = source if isinstance(source, Assignment) else \
+        Assignment(source, extra_tests, source_notebook(source, limits))
     student = student or nb.assignment_name(submission)
     try:
         cells, answers = submission_cells(assignment, submission)
@@ -234,12 +233,9 @@ class _Grading:
     def _keep_definitions(self, test, globals_):
         """Keep the names ``test`` binds for later tests, as nbgrader's kernel keeps a test cell's
         definitions; a lesson's name is never kept: it always comes from the student's process."""
-        tree, _ = forbidden.parse_cell(test.code)
-        if globals_ is None or tree is None:
-            return
-        lesson = set(self.assignment.scope.lesson_names)
-        self.test_names.update({name: globals_[name] for name in scope.bound_names(tree)
-                                if name not in lesson and name in globals_})
+        if globals_ is not None:
+            self.test_names.update({name: globals_[name] for name in self.assignment.test_binds[test.id]
+                                    if name in globals_})
 
     def _failure(self, test, error, hidden_ran):
         """The result of a failed test, with only what the student may see in its message.
