@@ -98,6 +98,13 @@ def completed(model, tokenizer, world, people=40):
     return right / (len(tinyworld.ATTRIBUTES) * len(probe))
 
 
+def transcript(messages):
+    """A conversation as plain text, "User: ..." and "MiniGPT: ..." lines, the way dialogues stand in
+    web text: the form --transcript-rows pretrains on (docs/performance.md: it did not help)."""
+    speakers = {"system": "System", "user": "User", "assistant": "MiniGPT"}
+    return "".join(f"{speakers[m['role']]}: {m['content']}\n" for m in messages)
+
+
 def summary(scores):
     return {name: round(s["overall"], 3) for name, s in scores.items()}
 
@@ -125,7 +132,13 @@ def main():
     parser.add_argument("--seed", type=int, default=1337)
     parser.add_argument("--rehearsal-rows", type=int, default=0,
                         help="rows of each chat-tuning batch that are biography windows (minigpt.sft.Rehearsal)")
+    parser.add_argument("--transcript-rows", type=int, default=0,
+                        help="rows of each pretraining batch that are TinyChat's training conversations as plain-text "
+                             "transcripts (`transcript`); the others are biographies")
     parser.add_argument("--misses", type=int, default=0, help="at the end, print up to N wrong replies per set")
+    parser.add_argument("--pretrained", type=Path, default=None,
+                        help="weights file: loaded instead of pretraining if it exists, else written after "
+                             "pretraining (so several chat-tuning designs start from one pretrained model)")
     args = parser.parse_args()
 
     import torch
@@ -152,21 +165,30 @@ def main():
                                n_head=args.n_head, n_embd=args.n_embd, positions="rotary", document_mask=True,
                                bos_id=tokenizer.bos_id))
     corpus = TokenSplits(tokenize_documents(bios, tokenizer), tokenize_documents(bios[:50], tokenizer))
+    pretraining = corpus
+    if args.transcript_rows:
+        transcripts = tokenize_documents([transcript(e["messages"]) for e in train], tokenizer)
+        pretraining = Rehearsal(corpus, TokenSplits(transcripts, transcripts[:20000]), args.transcript_rows)
     if args.rehearsal_rows:
         data = Rehearsal(data, corpus, args.rehearsal_rows)
     start = time.perf_counter()
-    if args.pretrain_iters:
+    if args.pretrained and args.pretrained.exists():
+        model.load_state_dict(torch.load(args.pretrained))
+        print(f"pretrained weights from {args.pretrained}", flush=True)
+    elif args.pretrain_iters:
         rows = args.pretrain_batch_size or args.batch_size
         cfg = TrainConfig(iters=args.pretrain_iters, batch_size=rows, lr=args.pretrain_lr, min_lr=args.pretrain_lr / 10,
                           warmup_iters=min(100, args.pretrain_iters // 10))
         step_fn, _ = make_training(model, cfg)
         for step in range(args.pretrain_iters):
-            x, y = corpus.batch("train", rows, T, np.random.default_rng((args.seed, 1, step)))
+            x, y = pretraining.batch("train", rows, T, np.random.default_rng((args.seed, 1, step)))
             loss = step_fn(x, y, lr_at(step, cfg))
             if (step + 1) % max(1, args.pretrain_iters // 5) == 0:
                 print(f"pretrain step {step + 1}: loss {loss:.3f} ({time.perf_counter() - start:.0f} s)", flush=True)
         print(f"pretrained: held-out people's sentences completed right: {completed(model, tokenizer, world):.1%}",
               flush=True)
+        if args.pretrained:
+            torch.save(model.state_dict(), args.pretrained)
     pretrain_s = time.perf_counter() - start
     if not args.iters:
         return
@@ -184,7 +206,8 @@ def main():
     sft_s = time.perf_counter() - start
     scores = evaluate(model, tokenizer, sets, T, args.misses)
     stored = completed(model, tokenizer, world)
-    print(json.dumps({**vars(args), "loss": round(loss, 4), "sets": summary(scores), "completed_after": round(stored, 3),
+    print(json.dumps({**vars(args), "pretrained": str(args.pretrained), "loss": round(loss, 4), "sets": summary(scores),
+                      "completed_after": round(stored, 3),
                       "turn 1 per skill": {k: round(v, 2) for k, v in scores["turn 1"]["per_skill"].items()},
                       "pretrain_s": round(pretrain_s, 1), "sft_s": round(sft_s, 1)}))
 

@@ -36,9 +36,6 @@ class ChatData:
             "val": [render_conversation(tokenizer, c) for c in val_conversations],
         }
 
-    def longest(self):
-        return max(len(ids) for rendered in self.splits.values() for ids, _ in rendered)
-
     def batch(self, split, batch_size, block_size, rng):
         """`batch_size` rows, each packed with randomly drawn whole conversations.
 
