@@ -138,7 +138,8 @@ def main():
     parser.add_argument("--misses", type=int, default=0, help="at the end, print up to N wrong replies per set")
     parser.add_argument("--pretrained", type=Path, default=None,
                         help="weights file: loaded instead of pretraining if it exists, else written after "
-                             "pretraining (so several chat-tuning designs start from one pretrained model)")
+                             "pretraining (so several chat-tuning designs start from one pretrained model; "
+                             "name the file after the model and pretraining options, which are not checked)")
     args = parser.parse_args()
 
     import torch
@@ -168,7 +169,8 @@ def main():
     pretraining = corpus
     if args.transcript_rows:
         transcripts = tokenize_documents([transcript(e["messages"]) for e in train], tokenizer)
-        pretraining = Rehearsal(corpus, TokenSplits(transcripts, transcripts[:20000]), args.transcript_rows)
+        # Rehearsal draws only the train split of the rows it gives to the second source.
+        pretraining = Rehearsal(corpus, TokenSplits(transcripts, transcripts), args.transcript_rows)
     if args.rehearsal_rows:
         data = Rehearsal(data, corpus, args.rehearsal_rows)
     start = time.perf_counter()
