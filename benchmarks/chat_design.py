@@ -166,11 +166,6 @@ def main():
                                n_head=args.n_head, n_embd=args.n_embd, positions="rotary", document_mask=True,
                                bos_id=tokenizer.bos_id))
     corpus = TokenSplits(tokenize_documents(bios, tokenizer), tokenize_documents(bios[:50], tokenizer))
-    pretraining = corpus
-    if args.transcript_rows:
-        transcripts = tokenize_documents([transcript(e["messages"]) for e in train], tokenizer)
-        # Rehearsal draws only the train split of the rows it gives to the second source.
-        pretraining = Rehearsal(corpus, TokenSplits(transcripts, transcripts), args.transcript_rows)
     if args.rehearsal_rows:
         data = Rehearsal(data, corpus, args.rehearsal_rows)
     start = time.perf_counter()
@@ -179,6 +174,11 @@ def main():
         print(f"pretrained weights from {args.pretrained}", flush=True)
     elif args.pretrain_iters:
         rows = args.pretrain_batch_size or args.batch_size
+        pretraining = corpus
+        if args.transcript_rows:
+            transcripts = tokenize_documents([transcript(e["messages"]) for e in train], tokenizer)
+            # Rehearsal draws only the train split of the rows it gives to the second source.
+            pretraining = Rehearsal(corpus, TokenSplits(transcripts, transcripts), args.transcript_rows)
         cfg = TrainConfig(iters=args.pretrain_iters, batch_size=rows, lr=args.pretrain_lr, min_lr=args.pretrain_lr / 10,
                           warmup_iters=min(100, args.pretrain_iters // 10))
         step_fn, _ = make_training(model, cfg)
@@ -208,7 +208,7 @@ def main():
     sft_s = time.perf_counter() - start
     scores = evaluate(model, tokenizer, sets, T, args.misses)
     stored = completed(model, tokenizer, world)
-    print(json.dumps({**vars(args), "pretrained": str(args.pretrained), "loss": round(loss, 4), "sets": summary(scores),
+    print(json.dumps({**vars(args), "pretrained": args.pretrained and str(args.pretrained), "loss": round(loss, 4), "sets": summary(scores),
                       "completed_after": round(stored, 3),
                       "turn 1 per skill": {k: round(v, 2) for k, v in scores["turn 1"]["per_skill"].items()},
                       "pretrain_s": round(pretrain_s, 1), "sft_s": round(sft_s, 1)}))
